@@ -1,0 +1,30 @@
+"""The reward r_t of an episode (Eq. 7): improvement over a linearly extrapolated error."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor
+
+
+def extrapolated_baseline(error_now: float, error_before: float | None = None) -> float:
+    """E^BL_{t+1} = 2 E_t - E_{t-1}; without an E_{t-1} it is E_t (no trend yet) [decision]."""
+    if error_before is None:
+        return float(error_now)
+    return 2.0 * float(error_now) - float(error_before)
+
+
+def extrapolated_reward(errors: Sequence[float] | Tensor, new_error: float | Tensor) -> float:
+    """r_t = E^BL_{t+1} - E_{t+1} (Eq. 7).
+
+    ``errors`` is the chronological error history up to and including E_t:
+    ``errors[-1]`` is E_t, ``errors[-2]`` (if present) is E_{t-1}; older entries are ignored.
+    ``new_error`` is E_{t+1}, measured after the episode's training. Positive reward means the
+    error fell faster than the recent trend predicted.
+    """
+    history = [float(e) for e in (errors.flatten() if isinstance(errors, Tensor) else errors)]
+    if not history:
+        raise ValueError("errors must contain at least E_t (the error before the episode)")
+    error_before = history[-2] if len(history) >= 2 else None
+    error_next = float(new_error.item() if isinstance(new_error, Tensor) else new_error)
+    return extrapolated_baseline(history[-1], error_before) - error_next
