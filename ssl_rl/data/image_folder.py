@@ -1,0 +1,145 @@
+"""Reader for the ImageFolder layout used by ImageNet: ``<root>/<class>/<image>``.
+
+Scanning rules:
+
+- Classes are the sub-folders of ``root``, sorted by name, so class ``i`` is the
+  ``i``-th sorted wnid (the standard ImageNet label mapping).
+- Images are the files directly inside a class folder (not recursive: pointing
+  ``root`` at the ImageNet root instead of ``root/train`` must fail loudly instead
+  of yielding two classes ``train`` and ``val``) with extension .jpeg, .jpg, .png,
+  .bmp or .webp, case-insensitive, sorted by name.
+- Hidden entries (name starting with ``.``, e.g. macOS ``._n01440764_1.JPEG``
+  resource forks or ``.ipynb_checkpoints``) are ignored.
+- An empty class folder is kept with 0 samples and a logged warning, so the
+  labels of all other classes stay the same as on a complete copy.
+- No class folder or no image at all raises :class:`DatasetError`.
+
+Loading (:func:`load_rgb`) accepts everything ImageNet contains: CMYK and
+grayscale JPEGs and a PNG named ``.JPEG`` all come back as 3-channel RGB.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from ssl_rl.data.errors import DatasetError
+
+logger = logging.getLogger(__name__)
+
+IMAGE_EXTENSIONS: frozenset[str] = frozenset({".jpeg", ".jpg", ".png", ".bmp", ".webp"})
+
+
+class CorruptImageError(DatasetError):
+    """An image file exists but cannot be decoded (truncated, not an image, ...)."""
+
+
+def is_image_file(name: str) -> bool:
+    """True for a visible file name with one of the supported image extensions."""
+    return not name.startswith(".") and os.path.splitext(name)[1].lower() in IMAGE_EXTENSIONS
+
+
+@dataclass(frozen=True)
+class ImageFolderIndex:
+    """Classes and ``(path, label)`` samples of one ImageFolder split, in a fixed order."""
+
+    root: Path
+    classes: list[str]
+    samples: list[tuple[Path, int]]
+
+    @classmethod
+    def scan(cls, root: Path, config_key: str = "data.spatial.root") -> ImageFolderIndex:
+        """List ``root/<class>/<image>``; errors name ``root`` and the config key to fix."""
+        root = Path(root).expanduser()
+        if not root.is_dir():
+            what = "is not a directory" if root.exists() else "does not exist"
+            raise DatasetError(
+                f"Image folder {root} {what}. Set `{config_key}` to a folder laid out as "
+                f"<root>/<class>/<image>.JPEG (for ImageNet: the `train` folder)."
+            )
+        classes = sorted(
+            entry.name
+            for entry in os.scandir(root)
+            if entry.is_dir() and not entry.name.startswith(".")
+        )
+        if not classes:
+            raise DatasetError(
+                f"Image folder {root} has no class sub-folders. Set `{config_key}` to a folder "
+                f"laid out as <root>/<class>/<image>.JPEG (for ImageNet: the `train` folder)."
+            )
+        samples: list[tuple[Path, int]] = []
+        empty: list[str] = []
+        for label, name in enumerate(classes):
+            class_dir = root / name
+            files = sorted(
+                entry.name
+                for entry in os.scandir(class_dir)
+                if is_image_file(entry.name) and entry.is_file()
+            )
+            if not files:
+                empty.append(name)
+            samples.extend((class_dir / file, label) for file in files)
+        if not samples:
+            raise DatasetError(
+                f"Image folder {root} has {len(classes)} class folders but no images "
+                f"(extensions {sorted(IMAGE_EXTENSIONS)}) directly inside them. Set "
+                f"`{config_key}` to the folder whose sub-folders hold the images"
+                f"{_nested_hint(root, classes)}."
+            )
+        for name in empty:
+            logger.warning(
+                "Class folder %s has no images; class %r is kept with 0 samples so the "
+                "other labels do not shift.",
+                root / name,
+                name,
+            )
+        return cls(root=root, classes=classes, samples=samples)
+
+    @property
+    def paths(self) -> list[Path]:
+        """The image paths, in sample order."""
+        return [path for path, _ in self.samples]
+
+    @property
+    def labels(self) -> list[int]:
+        """The class labels, in sample order."""
+        return [label for _, label in self.samples]
+
+
+def _nested_hint(root: Path, classes: list[str]) -> str:
+    """Suggest e.g. ``root/train`` when the images sit one level deeper than expected."""
+    for name in classes:
+        sub = root / name
+        if any(entry.is_dir() for entry in os.scandir(sub)):
+            return f" (e.g. {sub})"
+    return ""
+
+
+def load_rgb(path: Path, min_size: int | None = None) -> torch.Tensor:
+    """Decode an image file as a uint8 ``(3, H, W)`` RGB tensor.
+
+    ``min_size``: if given, JPEGs are decoded at the smallest libjpeg scale (1/2,
+    1/4, 1/8) whose shorter side is still at least ``min_size`` pixels, which is
+    much faster for large photos that are resized afterwards anyway.
+    Raises :class:`CorruptImageError` naming the file when it cannot be decoded.
+    """
+    path = Path(path)
+    try:
+        with Image.open(path) as image:
+            if min_size is not None and image.format == "JPEG":
+                image.draft("RGB", (min_size, min_size))
+            rgb = image.convert("RGB")
+    except FileNotFoundError as error:
+        raise DatasetError(
+            f"Image file {path} not found (was the dataset moved after it was scanned?)."
+        ) from error
+    except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as error:
+        raise CorruptImageError(f"Cannot decode image file {path}: {error}") from error
+    array = np.asarray(rgb)
+    return torch.from_numpy(array.copy()).permute(2, 0, 1)
