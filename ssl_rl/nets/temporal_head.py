@@ -1,0 +1,110 @@
+"""Temporal ordering head: fc6 per frame → LSTM over the frames in shuffled order → fc."""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from ssl_rl.nets.order_head import OrderHead, init_linear_
+
+
+class TemporalOrderHead(OrderHead):
+    """fc6 (Linear+ReLU+Dropout) on each frame's flattened pool5 (B, n, in_dim), a one-layer
+    LSTM (batch_first) over the frames, the last hidden state → fc to `num_classes` = |Ψ_T|."""
+
+    def __init__(
+        self,
+        in_dim: int,
+        num_parts: int = 8,
+        num_classes: int = 1000,
+        fc6_dim: int = 1024,
+        hidden_dim: int = 1024,
+        dropout: float = 0.5,
+    ) -> None:
+        super().__init__()
+        self.num_parts = num_parts
+        self.num_classes = num_classes
+        self.feature_dim = fc6_dim
+        self.fc6 = nn.Linear(in_dim, fc6_dim)
+        self.dropout = nn.Dropout(dropout)
+        self.lstm = nn.LSTM(fc6_dim, hidden_dim, batch_first=True)
+        self.classifier = nn.Linear(hidden_dim, num_classes)
+        init_linear_(self.fc6, followed_by_relu=True)
+        init_linear_(self.classifier, followed_by_relu=False)
+
+    def part_features(self, pool5: Tensor) -> Tensor:
+        """fc6 on every frame: (B, n, in_dim) → (B, n, fc6_dim)."""
+        return self.dropout(torch.relu(self.fc6(pool5)))
+
+    def order_logits(self, features: Tensor) -> Tensor:
+        """Run the LSTM over the frames in the given order; classify its last hidden state."""
+        if features.dim() != 3 or features.shape[1] != self.num_parts:
+            raise ValueError(
+                f"TemporalOrderHead expects (B, {self.num_parts}, F) features, "
+                f"got {tuple(features.shape)}"
+            )
+        _, (last_hidden, _) = self.lstm(features)
+        return self.classifier(last_hidden[-1])
+
+    def _order_independent_terms(self, features: Tensor) -> Tensor:
+        """LSTM input projection W_ih f_j + b_ih + b_hh of every frame: (V, n, 4·hidden)."""
+        lstm = self.lstm
+        return features @ lstm.weight_ih_l0.T + (lstm.bias_ih_l0 + lstm.bias_hh_l0)
+
+    def _score_order_chunk(self, terms: Tensor, orders: Tensor) -> Tensor:
+        """nn.LSTM's recurrence on the permuted projections, once per distinct order prefix.
+
+        Orders sharing their first t frames share the first t LSTM states, so step t runs only
+        on the distinct prefixes of length t (and the first step, from a zero state, needs no
+        recurrent matmul).
+        """
+        weight_hh = self.lstm.weight_hh_l0
+        size = self.lstm.hidden_size
+        hidden = cell = None
+        steps, final_index = _prefix_tree(orders)
+        for parent, frame in steps:
+            gates = terms.index_select(1, frame)  # (V, distinct prefixes, 4·hidden), a fresh tensor
+            if hidden is not None:
+                gates += (hidden @ weight_hh.T).index_select(1, parent)
+            # In place, and index_select rather than indexing: memory traffic, not the matmul,
+            # dominates this loop on CPU otherwise.
+            gates[..., : 2 * size].sigmoid_()  # input and forget gates
+            gates[..., 2 * size : 3 * size].tanh_()  # cell candidate
+            gates[..., 3 * size :].sigmoid_()  # output gate
+            in_gate, forget_gate, candidate, out_gate = gates.split(size, dim=-1)
+            new_cell = candidate.mul_(in_gate)
+            if cell is not None:
+                new_cell.addcmul_(forget_gate, cell.index_select(1, parent))
+            cell = new_cell
+            hidden = out_gate.mul_(torch.tanh(cell))
+        assert hidden is not None  # num_parts >= 1
+        return self.classifier(hidden.index_select(1, final_index))
+
+    def scoring_bytes(self, num_samples: int, chunk_size: int) -> int:
+        hidden = self.lstm.hidden_size
+        terms = num_samples * self.num_parts * 4 * hidden
+        # per order at the widest step: gates, recurrent product and its gather (3 × 4H),
+        # gate activations (4H), previous and new hidden/cell state (4H), logits
+        per_order = num_samples * (20 * hidden + self.num_classes)
+        return (terms + chunk_size * per_order) * self._param_element_size()
+
+
+def _prefix_tree(orders: Tensor) -> tuple[list[tuple[Tensor, Tensor]], Tensor]:
+    """Distinct prefixes of the orders (Q, n), level by level.
+
+    Returns, for each step t = 1..n, (parent, frame): for every distinct prefix of length t, the
+    index of its length t−1 prefix among the previous step's prefixes and its last frame; and,
+    per order, the index of its full sequence among the last step's prefixes.
+    """
+    num_orders = orders.shape[0]
+    order_ids = torch.arange(num_orders, device=orders.device)
+    prefix_of_order = torch.zeros(num_orders, dtype=torch.long, device=orders.device)
+    steps: list[tuple[Tensor, Tensor]] = []
+    for length in range(1, orders.shape[1] + 1):
+        prefixes, inverse = torch.unique(orders[:, :length], dim=0, return_inverse=True)
+        # Any order with a given prefix represents it; all agree on parent and frame.
+        representative = torch.empty(len(prefixes), dtype=torch.long, device=orders.device)
+        representative.scatter_(0, inverse, order_ids)
+        steps.append((prefix_of_order[representative], prefixes[:, -1]))
+        prefix_of_order = inverse
+    return steps, prefix_of_order
