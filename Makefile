@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml constraints.txt
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/python train.py experiment=st
+	$(BIN)/python train.py experiment=st_policy
 
 test: $(STAMP)
 	$(BIN)/pytest -q

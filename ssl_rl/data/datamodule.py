@@ -1,0 +1,190 @@
+"""The pretraining datamodule: one endless loader per task, plus the validation sets."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from ssl_rl.data.demo import ensure_demo_data
+from ssl_rl.data.samplers import EndlessShuffleSampler, SeededDraws
+from ssl_rl.data.scheduled_loader import ScheduledTaskLoader
+from ssl_rl.data.sources import TaskSource, build_source
+from ssl_rl.schedule import TaskSchedule
+
+log = logging.getLogger(__name__)
+
+
+class OrderingDataModule(pl.LightningDataModule):
+    """Unpermuted parts for each scheduled task: ``{task: (B, n, C, h, w)}`` per step.
+
+    From every task's training samples ``policy_holdout`` are set aside (always, so runs
+    with and without the policy train on the same data) as the policy's fixed X_val.
+    Pretext validation uses the dataset's own validation/test split.
+    """
+
+    def __init__(
+        self,
+        tasks: Mapping[str, Any],
+        schedule: Mapping[str, Any],
+        batch_size: int = 256,
+        num_workers: int = 4,
+        policy_holdout: int = 100,
+        val_samples: int | None = 1000,
+        val_batch_size: int | None = None,
+        demo: Mapping[str, Any] | None = None,
+        seed: int = 0,
+        pin_memory: bool = True,
+    ) -> None:
+        super().__init__()
+        self.task_cfgs = _plain(tasks)
+        self.schedule = TaskSchedule.build(**_plain(schedule))
+        self.batch_size = batch_size
+        self.val_batch_size = val_batch_size or batch_size
+        self.num_workers = num_workers
+        self.policy_holdout = policy_holdout
+        self.val_samples = val_samples
+        self.demo = _plain(demo) if demo else None
+        self.seed = seed
+        self.pin_memory = pin_memory
+        self.sources: dict[str, TaskSource] = {}
+        self.train_sets: dict[str, Dataset] = {}
+        self.val_sets: dict[str, Dataset] = {}
+        self.policy_sets: dict[str, Dataset] = {}
+
+    @property
+    def tasks(self) -> tuple[str, ...]:
+        return self.schedule.tasks
+
+    def prepare_data(self) -> None:
+        if self.demo is not None:
+            ensure_demo_data(self.demo)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.sources:
+            return
+        for offset, task in enumerate(self.tasks):
+            if task not in self.task_cfgs:
+                raise ValueError(f"task {task!r} is scheduled but data.tasks has no entry for it")
+            source = build_source(task, self.task_cfgs[task])
+            seed = self.seed + 1009 * (offset + 1)
+            holdout, train = _split_holdout(len(source.train_samples), self.policy_holdout, seed)
+            self.sources[task] = source
+            self.train_sets[task] = source.dataset(source.train_samples, train=True, seed=seed)
+            self.train_sets[task] = Subset(self.train_sets[task], train)
+            self.policy_sets[task] = Subset(
+                source.dataset(source.train_samples, train=False, seed=seed), holdout
+            )
+            val = source.dataset(source.val_samples, train=False, seed=seed)
+            self.val_sets[task] = Subset(val, _evenly_spaced(len(val), self.val_samples))
+            log.info(
+                "%s: %d training samples, %d held out for the policy, %d for validation",
+                task,
+                len(train),
+                len(holdout),
+                len(self.val_sets[task]),
+            )
+
+    # ----------------------------------------------------------------- loaders
+    def train_dataloader(self) -> ScheduledTaskLoader:
+        rank, world = self._rank_and_world()
+        samplers, loaders = {}, {}
+        for offset, task in enumerate(self.tasks):
+            dataset = self.train_sets[task]
+            samplers[task] = EndlessShuffleSampler(
+                len(dataset), seed=self.seed + 31 * offset, rank=rank, world_size=world
+            )
+            loaders[task] = self._loader(
+                SeededDraws(dataset), self.batch_size, sampler=samplers[task], drop_last=True
+            )
+        trainer = self.trainer
+        accumulate = trainer.accumulate_grad_batches if trainer is not None else 1
+
+        def start_step() -> int:
+            # On resume, skip the draws the earlier run consumed so the data continues exactly.
+            step = trainer.global_step if trainer is not None else 0
+            for task, sampler in samplers.items():
+                batches = self.schedule.steps_active(task, step) * accumulate
+                sampler.start = batches * self.batch_size
+            return step
+
+        return ScheduledTaskLoader(
+            loaders,
+            active_tasks=self.schedule.active,
+            start_step=start_step,
+            accumulate_grad_batches=accumulate,
+        )
+
+    def val_dataloader(self) -> list[DataLoader]:
+        return [self._loader(self.val_sets[t], self.val_batch_size) for t in self.tasks]
+
+    def policy_validation_parts(self, task: str) -> Tensor:
+        """The policy's fixed X_val for ``task`` as one tensor (|X_val|, n, C, h, w)."""
+        dataset = self.policy_sets[task]
+        return torch.stack([dataset[i] for i in range(len(dataset))])
+
+    def _loader(
+        self,
+        dataset: Dataset,
+        batch_size: int,
+        sampler: EndlessShuffleSampler | None = None,
+        drop_last: bool = False,
+    ) -> DataLoader:
+        return DataLoader(
+            dataset,
+            batch_size=batch_size,
+            sampler=sampler,
+            shuffle=False,
+            num_workers=self.num_workers,
+            pin_memory=self.pin_memory and torch.cuda.is_available(),
+            drop_last=drop_last,
+            persistent_workers=self.num_workers > 0,
+            worker_init_fn=_seed_worker,
+            # Worker base seeds come from this generator, not the global RNG, which stays
+            # identical between an uninterrupted and a resumed run.
+            generator=torch.Generator().manual_seed(self.seed),
+        )
+
+    def _rank_and_world(self) -> tuple[int, int]:
+        trainer = self.trainer
+        if trainer is None:
+            return 0, 1
+        return trainer.global_rank, trainer.world_size
+
+
+def _split_holdout(size: int, holdout: int, seed: int) -> tuple[list[int], list[int]]:
+    """Indices of the policy's held-out set and of the remaining training samples."""
+    if holdout >= size:
+        raise ValueError(
+            f"data.policy_holdout={holdout} leaves no training samples out of {size}; lower it"
+        )
+    order = torch.randperm(size, generator=torch.Generator().manual_seed(seed)).tolist()
+    return sorted(order[:holdout]), sorted(order[holdout:])
+
+
+def _evenly_spaced(size: int, count: int | None) -> list[int]:
+    if count is None or count >= size:
+        return list(range(size))
+    return np.linspace(0, size - 1, count).round().astype(int).tolist()
+
+
+def _seed_worker(worker_id: int) -> None:
+    # torch seeds each worker differently; numpy and random do not follow on their own.
+    import random
+
+    seed = torch.initial_seed() % 2**32
+    np.random.seed(seed)
+    random.seed(seed)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, DictConfig):
+        return OmegaConf.to_container(value, resolve=True)
+    return value

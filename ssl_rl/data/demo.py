@@ -1,0 +1,36 @@
+"""The offline demo data: generated once, in the real on-disk formats, into a cache folder."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ssl_rl.data.prepare_frames import extract_all
+from ssl_rl.data.synthetic_images import ensure_image_dataset
+from ssl_rl.data.synthetic_videos import ensure_video_dataset
+
+log = logging.getLogger(__name__)
+
+
+def ensure_demo_data(cfg: Mapping[str, Any]) -> Path:
+    """Generate what is missing of the demo datasets under ``cfg['root']``; return the root.
+
+    Layout: ``imagenet/{train,val}/<wnid>/*.JPEG`` (ImageFolder), ``ucf101/UCF-101/<Class>/*.avi``
+    with ``ucf101/ucfTrainTestlist/`` (the official release), and, when ``extract_frames`` is
+    set, the videos' frames pre-extracted to ``ucf101/frames/<Class>/<video>/img_00001.jpg``.
+    """
+    root = Path(cfg["root"])
+    ensure_image_dataset(root / "imagenet", **cfg["images"])
+    ensure_video_dataset(root / "ucf101", **cfg["videos"])
+    frames = cfg.get("extract_frames")
+    if frames:
+        extract_all(
+            root / "ucf101" / "UCF-101",
+            root / "ucf101" / "frames",
+            workers=frames.get("workers", 2),
+            short_side=frames.get("short_side"),
+        )
+    log.info("demo data ready under %s", root)
+    return root

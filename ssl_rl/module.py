@@ -1,0 +1,197 @@
+"""The pretraining LightningModule: one shared trunk, one ordering head per task."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+import torch
+import torch.nn.functional as F
+from omegaconf import DictConfig, OmegaConf
+from torch import Tensor, nn
+
+from ssl_rl.permutations import PermutationSet, apply_permutation
+from ssl_rl.policy.samplers import PermutationSampler, UniformSampler
+from ssl_rl.schedule import TaskSchedule
+
+HeadFactory = Callable[..., nn.Module]
+
+
+class OrderingPretrainer(pl.LightningModule):
+    """Shared CaffeNet trunk trained on permutation classification for each active task.
+
+    Batches arrive unpermuted as ``{task: (B, n, C, h, w)}``; per task a sampler draws
+    permutation classes, the parts are shuffled on the device, and the head predicts the
+    class. Samplers are uniform by default; the policy callback swaps in its own.
+    """
+
+    def __init__(
+        self,
+        trunk: nn.Module,
+        tasks: Mapping[str, Any],
+        schedule: Mapping[str, Any],
+        optimizer: Callable[..., torch.optim.Optimizer],
+        scheduler: Callable[..., Any] | None = None,
+        part_size: int = 64,
+        permutation_cache: str = "data_cache/permutations",
+        seed: int = 0,
+    ) -> None:
+        super().__init__()
+        tasks = _to_container(tasks)
+        schedule = _to_container(schedule)
+        head_factories: dict[str, HeadFactory] = {t: spec.pop("head") for t, spec in tasks.items()}
+        self.task_specs: dict[str, dict[str, Any]] = tasks
+        self.save_hyperparameters(ignore=["trunk", "optimizer", "scheduler"])
+        self.schedule = TaskSchedule.build(**schedule)
+        self.trunk = trunk
+        self.part_size = part_size
+        self.optimizer_factory = optimizer
+        self.scheduler_factory = scheduler
+        in_dim = trunk.output_dim(part_size)
+        self.heads = nn.ModuleDict()
+        self.permutations = nn.ModuleDict()
+        self.samplers: dict[str, PermutationSampler] = {}
+        # The training metrics last sent to the loggers (see _log_train_metrics).
+        self.logged_train_metrics: dict[str, float] = {}
+        for offset, name in enumerate(self.schedule.tasks):
+            if name not in tasks:
+                raise ValueError(f"task {name!r} is scheduled but model.tasks has no entry for it")
+            spec = tasks[name]
+            perms = PermutationSet.from_config(
+                n_parts=spec["num_parts"],
+                n_perms=spec["num_permutations"],
+                seed=spec["permutation_seed"],
+                cache_dir=Path(permutation_cache),
+                merge_reverse=spec["merge_reverse"],
+                file=spec.get("permutation_file"),
+            )
+            self.permutations[name] = perms
+            self.heads[name] = head_factories[name](
+                in_dim=in_dim, num_parts=spec["num_parts"], num_classes=perms.num_classes
+            )
+            self.samplers[name] = UniformSampler(perms.num_classes, seed=seed + 7919 * (offset + 1))
+
+    # ----------------------------------------------------------------- forward parts
+    def part_embeddings(self, parts: Tensor) -> Tensor:
+        """Trunk on every part independently: (B, n, C, h, w) -> (B, n, D) flattened pool5."""
+        b, n = parts.shape[:2]
+        pool5 = self.trunk(parts.flatten(0, 1))
+        return pool5.flatten(1).view(b, n, -1)
+
+    def forward(self, task: str, shuffled_parts: Tensor) -> Tensor:
+        """Permutation-class logits for parts already in shuffled order."""
+        return self.heads[task](self.part_embeddings(shuffled_parts))
+
+    def part_features(self, task: str, parts: Tensor) -> Tensor:
+        """Permutation-independent per-part features (trunk + fc6), for all-ψ scoring."""
+        return self.heads[task].part_features(self.part_embeddings(parts))
+
+    def score_all_permutations(self, task: str, parts: Tensor, chunk_size: int = 64) -> Tensor:
+        """Logits (V, |Ψ|, |Ψ|) for every sample shuffled by every ψ, from one trunk pass."""
+        features = self.part_features(task, parts)
+        return self.heads[task].score_all_orders(
+            features, self.permutations[task].perms, chunk_size=chunk_size
+        )
+
+    # ----------------------------------------------------------------- training
+    def _task_loss(
+        self, task: str, parts: Tensor, idx: Tensor, generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        orders = self.permutations[task].orders(idx, generator=generator)
+        logits = self(task, apply_permutation(parts, orders))
+        loss = F.cross_entropy(logits, idx)
+        accuracy = (logits.argmax(dim=1) == idx).float().mean()
+        return loss, accuracy
+
+    def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
+        total: Tensor | None = None
+        metrics: dict[str, Tensor] = {}
+        for task, parts in batch.items():
+            idx = self.samplers[task].draw(parts.shape[0], parts.device)
+            loss, accuracy = self._task_loss(task, parts, idx)
+            weight = float(self.task_specs[task].get("loss_weight", 1.0))
+            total = weight * loss if total is None else total + weight * loss
+            metrics[f"train/{task}/loss"] = loss.detach()
+            metrics[f"train/{task}/acc"] = accuracy
+        if total is None:
+            raise RuntimeError("training batch holds no task; check task.tasks and the datamodule")
+        metrics["train/loss"] = total.detach()
+        self._log_train_metrics(metrics)
+        return total
+
+    def _log_train_metrics(self, metrics: dict[str, Tensor]) -> None:
+        """Log this step's metrics only for the tasks that trained in it.
+
+        ``self.log`` would re-log a task's last value at every later step (the training
+        results are only reset at epoch ends, and training here is one endless epoch), so in
+        S&T the finished phase's metrics would appear to go on; loggers get them directly.
+        """
+        self.log_dict(metrics, prog_bar=True, logger=False, batch_size=1)
+        trainer = self._trainer
+        if trainer is None:
+            return
+        step = trainer.global_step
+        last = step + 1 >= (trainer.max_steps if trainer.max_steps > 0 else step + 1)
+        if step % trainer.log_every_n_steps and not last:
+            return
+        values = {name: float(value) for name, value in metrics.items()}
+        self.logged_train_metrics = values
+        if trainer.is_global_zero:
+            for logger in trainer.loggers:
+                logger.log_metrics(values, step=step)
+
+    def validation_step(self, batch: Tensor, batch_idx: int, dataloader_idx: int = 0) -> None:
+        task = self.schedule.tasks[dataloader_idx]
+        # Fixed permutation per validation sample, so runs and epochs are comparable.
+        generator = torch.Generator().manual_seed(1_000_003 * (dataloader_idx + 1) + batch_idx)
+        num_classes = self.permutations[task].num_classes
+        idx = torch.randint(num_classes, (batch.shape[0],), generator=generator).to(batch.device)
+        loss, accuracy = self._task_loss(task, batch, idx, generator=generator)
+        log = {"batch_size": batch.shape[0], "add_dataloader_idx": False, "sync_dist": True}
+        self.log(f"val/{task}/loss", loss, **log)
+        self.log(f"val/{task}/acc", accuracy, prog_bar=True, **log)
+
+    def configure_optimizers(self) -> Any:
+        optimizer = self.optimizer_factory(params=self.parameters())
+        if self.scheduler_factory is None:
+            return optimizer
+        scheduler = self.scheduler_factory(optimizer=optimizer)
+        return {
+            "optimizer": optimizer,
+            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
+        }
+
+    # ----------------------------------------------------------------- checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["samplers"] = {
+            t: {"class": type(s).__name__, "state": s.state_dict()}
+            for t, s in self.samplers.items()
+        }
+        # Dropout draws from the global RNG: restoring it makes a resumed run continue exactly.
+        checkpoint["rng_state"] = {"torch": torch.get_rng_state()}
+        if torch.cuda.is_available():
+            checkpoint["rng_state"]["cuda"] = torch.cuda.get_rng_state_all()
+        logger = self.logger
+        run_id = getattr(getattr(logger, "experiment", None), "id", None) if logger else None
+        if isinstance(run_id, str):
+            checkpoint["wandb_run_id"] = run_id
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        rng = checkpoint.get("rng_state", {})
+        if "torch" in rng:
+            torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        # The policy callback restores its own samplers; uniform ones are restored here.
+        for task, saved in checkpoint.get("samplers", {}).items():
+            sampler = self.samplers.get(task)
+            if sampler is not None and type(sampler).__name__ == saved["class"]:
+                sampler.load_state_dict(saved["state"])
+
+
+def _to_container(value: Any) -> dict[str, Any]:
+    if isinstance(value, DictConfig):
+        value = OmegaConf.to_container(value, resolve=True)
+    return {k: dict(v) if isinstance(v, Mapping) else v for k, v in dict(value).items()}

@@ -1,0 +1,75 @@
+"""Which ordering tasks train at a given step: S, T, S+T (parallel) or S&T (sequential)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+TASK_NAMES = ("spatial", "temporal")
+
+
+@dataclass(frozen=True)
+class TaskSchedule:
+    """The ablation's task schedule.
+
+    ``parallel``: every listed task trains every step (S, T, S+T).
+    ``sequential``: the tasks train one after the other (S&T); task k starts at
+    ``switch_fractions[k-1] * max_steps`` and starts from the weights the earlier phase left.
+    """
+
+    tasks: tuple[str, ...]
+    mode: str = "parallel"
+    switch_fractions: tuple[float, ...] = ()
+    max_steps: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.tasks:
+            raise ValueError("task.tasks must name at least one task (spatial, temporal)")
+        unknown = [t for t in self.tasks if t not in TASK_NAMES]
+        if unknown:
+            raise ValueError(f"task.tasks has unknown task(s) {unknown}; known: {TASK_NAMES}")
+        if self.mode not in ("parallel", "sequential"):
+            raise ValueError(f"task.mode must be 'parallel' or 'sequential', got {self.mode!r}")
+        if self.mode == "sequential":
+            if len(self.switch_fractions) != len(self.tasks) - 1:
+                raise ValueError(
+                    "task.switch_fractions needs one fraction per phase change "
+                    f"({len(self.tasks) - 1} for tasks {list(self.tasks)})"
+                )
+            if list(self.switch_fractions) != sorted(self.switch_fractions) or not all(
+                0.0 < f < 1.0 for f in self.switch_fractions
+            ):
+                raise ValueError("task.switch_fractions must be increasing and inside (0, 1)")
+
+    @classmethod
+    def build(
+        cls,
+        tasks: Sequence[str],
+        mode: str = "parallel",
+        switch_fractions: Sequence[float] = (),
+        max_steps: int = 0,
+    ) -> TaskSchedule:
+        return cls(tuple(tasks), mode, tuple(float(f) for f in switch_fractions), int(max_steps))
+
+    @property
+    def switch_steps(self) -> tuple[int, ...]:
+        return tuple(round(f * self.max_steps) for f in self.switch_fractions)
+
+    def active(self, step: int) -> tuple[str, ...]:
+        """The tasks that train at optimiser step ``step``."""
+        if self.mode == "parallel":
+            return self.tasks
+        phase = sum(step >= s for s in self.switch_steps)
+        return (self.tasks[phase],)
+
+    def steps_active(self, task: str, until: int) -> int:
+        """How many of the steps ``0 .. until-1`` train ``task``."""
+        if task not in self.tasks:
+            return 0
+        if self.mode == "parallel":
+            return until
+        bounds = (0, *self.switch_steps, None)
+        phase = self.tasks.index(task)
+        begin, end = bounds[phase], bounds[phase + 1]
+        stop = until if end is None else min(until, end)
+        return max(0, stop - begin)

@@ -1,0 +1,73 @@
+"""Every ``experiment=`` config composes and trains a few steps; resume continues the count."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+from ssl_rl.training import train
+from tests.conftest import EXPERIMENTS
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, str]]:
+    with open(run_dir / "csv" / "metrics.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+@pytest.mark.parametrize("experiment", EXPERIMENTS)
+def test_experiment_runs_a_few_steps(experiment: str, compose_train, tmp_path: Path) -> None:
+    cfg = compose_train([f"experiment={experiment}"])
+    summary = train(cfg)
+
+    written = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
+    assert written["status"] == "completed", written.get("traceback")
+    assert written["experiment"] == experiment
+    assert written["seed"] == cfg.seed
+    assert written["steps"] == 3
+    assert Path(written["checkpoint"]).is_file()
+    assert written["wall_time_s"] > 0
+    for task in cfg.task.tasks:
+        assert {"train_loss", "train_acc", "val_loss", "val_acc"} <= set(written["metrics"][task])
+        assert written["chance"][task] == pytest.approx(1 / 12)
+    assert summary["metrics"] == written["metrics"]
+
+
+def test_sequential_schedule_trains_spatial_then_temporal(compose_train) -> None:
+    cfg = compose_train(["experiment=s_then_t", "trainer.max_steps=4"])
+    train(cfg)
+    rows = read_metrics(Path(cfg.paths.output_dir))
+    spatial_steps = {int(r["step"]) for r in rows if r.get("train/spatial/loss")}
+    temporal_steps = {int(r["step"]) for r in rows if r.get("train/temporal/loss")}
+    assert spatial_steps == {0, 1}
+    assert temporal_steps == {2, 3}
+
+
+def test_resume_from_last_checkpoint_continues_step_count(compose_train, tmp_path: Path) -> None:
+    first = compose_train(["experiment=st", "trainer.max_steps=2"], output_dir=tmp_path / "a")
+    train(first)
+    resumed = compose_train(
+        ["experiment=st", "trainer.max_steps=4", f"ckpt_path={tmp_path / 'a'}"],
+        output_dir=tmp_path / "b",
+    )
+    summary = train(resumed)
+    assert summary["steps"] == 4
+    rows = read_metrics(tmp_path / "b")
+    trained_steps = {int(r["step"]) for r in rows if r.get("train/spatial/loss")}
+    assert trained_steps == {2, 3}
+
+
+def test_missing_checkpoint_is_a_clear_error(compose_train, tmp_path: Path) -> None:
+    cfg = compose_train([f"ckpt_path={tmp_path / 'nowhere'}"])
+    with pytest.raises(FileNotFoundError, match="ckpt_path"):
+        train(cfg)
+
+
+def test_failure_in_a_multirun_job_is_recorded_not_raised(compose_train) -> None:
+    cfg = compose_train(["experiment=s", "data.batch_size=0"])
+    summary = train(cfg, reraise=False)
+    assert summary["status"] == "failed"
+    written = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
+    assert written["status"] == "failed" and "batch_size" in written["traceback"]
