@@ -35,8 +35,11 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.permutations
-	$(BIN)/python -m benchmarks.data_pipeline
-	$(BIN)/python -m benchmarks.training
+	$(BIN)/python -m benchmarks.image_pipeline
+	$(BIN)/python -m benchmarks.video_pipeline
+	$(BIN)/python -m benchmarks.training_throughput
+	$(BIN)/python -m benchmarks.validation_scoring
+	$(BIN)/python -m benchmarks.policy_overhead
 
 clean:
 	rm -rf outputs multirun data_cache

@@ -53,6 +53,8 @@ def build_source(task: str, cfg: Mapping[str, Any]) -> TaskSource:
                 split=cfg["split"],
                 subset=subset,
                 frames_root=frames,
+                allow_missing=cfg.get("allow_missing", False),
+                config_prefix=f"data.tasks.{task}",
             )
             for subset in ("train", "test")
         }
