@@ -153,8 +153,20 @@ class OrderingPretrainer(pl.LightningModule):
         self.log(f"val/{task}/loss", loss, **log)
         self.log(f"val/{task}/acc", accuracy, prog_bar=True, **log)
 
+    def parameter_groups(self) -> list[dict[str, Any]]:
+        """The trunk at the base learning rate, each head at ``lr_scale`` times it."""
+        base_lr = float(self.optimizer_factory.keywords.get("lr", 0.0))
+        groups: list[dict[str, Any]] = [{"params": list(self.trunk.parameters()), "name": "trunk"}]
+        for task, head in self.heads.items():
+            group: dict[str, Any] = {"params": list(head.parameters()), "name": f"head_{task}"}
+            scale = float(self.task_specs[task].get("lr_scale", 1.0))
+            if scale != 1.0:
+                group["lr"] = base_lr * scale
+            groups.append(group)
+        return groups
+
     def configure_optimizers(self) -> Any:
-        optimizer = self.optimizer_factory(params=self.parameters())
+        optimizer = self.optimizer_factory(params=self.parameter_groups())
         if self.scheduler_factory is None:
             return optimizer
         scheduler = self.scheduler_factory(optimizer=optimizer)
