@@ -31,7 +31,8 @@ def test_training_loss_uses_the_drawn_permutation_as_label(model) -> None:
     loss, _ = model._task_loss("spatial", parts, idx)
     orders = model.permutations["spatial"].perms[idx]
     logits = model("spatial", apply_permutation(parts, orders))
-    assert loss == pytest.approx(torch.nn.functional.cross_entropy(logits, idx).item(), rel=1e-5)
+    expected = torch.nn.functional.cross_entropy(logits, idx).item()
+    assert loss.item() == pytest.approx(expected, rel=1e-5)
 
 
 def test_score_all_permutations_matches_shuffled_forward(model) -> None:
