@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ def task_metrics(metrics: Mapping[str, float]) -> dict[str, dict[str, float]]:
 
 def write_summary(path: Path, summary: Mapping[str, Any]) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
+    tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
     tmp.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str) + "\n")
     tmp.replace(path)
     return path

@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import Logger, WandbLogger
+from pytorch_lightning.utilities import rank_zero_only
 
 from ssl_rl.callbacks.train_metrics import TrainMetricWindow
 from ssl_rl.run_summary import task_metrics, write_summary
@@ -71,7 +72,8 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
         summary["wall_time_s"] = round(time.time() - started, 2)
         if trainer is not None:
             summary.setdefault("steps", trainer.global_step)
-        write_summary(output_dir / "summary.json", summary)
+        if rank_zero_only.rank == 0:  # in DDP every rank runs this; one summary per run
+            write_summary(output_dir / "summary.json", summary)
         _close_loggers(trainer)
     return summary
 

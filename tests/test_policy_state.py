@@ -134,3 +134,13 @@ def test_group_functions_reject_bad_labels():
         group_state(GROUP_S, GROUP_LABELS, 3)
     with pytest.raises(ValueError, match="long tensor"):
         group_state(GROUP_S, GROUP_LABELS.float(), 4)
+
+
+def test_baseline_extrapolates_the_trend_over_the_episode_length() -> None:
+    from ssl_rl.policy.reward import extrapolated_baseline, extrapolated_reward
+
+    # Error fell 0.10 over 100 steps; over a 10-step episode the trend predicts 0.01 more.
+    assert extrapolated_baseline(0.5, 0.6, span_ratio=0.1) == pytest.approx(0.49)
+    assert extrapolated_reward([0.6, 0.5], 0.47, span_ratio=0.1) == pytest.approx(0.02)
+    # Equal spans: the paper's 2 E_t - E_{t-1}.
+    assert extrapolated_baseline(0.5, 0.6) == pytest.approx(0.4)

@@ -7,11 +7,12 @@ Per task, training alternates two phases until the end [paper, Sect. 3.2]:
    actions (one group per training sample), the network trains, validation gives E_{t+1},
    the reward r_t = E^BL_{t+1} − E_{t+1} updates π (Eq. 7, 9).
 
-E_{t−1} for the extrapolated baseline is measured ``episode_steps`` steps before the episode
-starts, so the baseline extrapolates the network's own trend over an interval as long as the
-episode [decision: extrapolating the long fixed phase onto the short episode would make the
-baseline meaningless]. With ``interval < episode_steps`` no such point exists and the
-first-episode rule E^BL_{t+1} = E_t applies.
+E_{t−1} is the previous validation, at the end of the last episode, ``interval`` steps before
+E_t. The baseline extrapolates that trend linearly over the episode's length:
+E^BL_{t+1} = E_t + (E_t − E_{t−1}) · episode_steps / interval, which is the paper's
+2 E_t − E_{t−1} when both spans are equal [decision: extrapolating the whole fixed phase's
+improvement onto a short episode would make every reward strongly negative]. It costs no
+extra validation: two per cycle, as in the paper.
 
 Modes: ``rl`` (the paper's policy), ``errprop`` (non-learned control: permutations drawn in
 proportion to their validation error, same validations, no RL) and ``monitor`` (uniform
@@ -187,17 +188,13 @@ class PermutationPolicyCallback(pl.Callback):
     ) -> None:
         step = trainer.global_step
         position = step % self.cycle
-        pre_episode = self.interval - self.episode_steps
         for task in pl_module.schedule.active(step):
             state = self.tasks[task]
             if position == 0:
                 s, error = self._validate(trainer, pl_module, task, step)
                 self._close_episode(trainer, task, state, step, error)
                 self._act_on_state(trainer, task, state, s)
-                if self.episode_steps >= self.interval:
-                    state.error_before = error
-            if position == pre_episode and position > 0 and state.learner is not None:
-                state.error_before = self._validate(trainer, pl_module, task, step)[1]
+                state.error_before = error
             if position == self.interval:
                 s, error = self._validate(trainer, pl_module, task, step)
                 self._start_episode(trainer, task, state, s, error)
@@ -231,7 +228,8 @@ class PermutationPolicyCallback(pl.Callback):
         errors = [state.episode_error]
         if state.error_before is not None:
             errors.insert(0, state.error_before)
-        reward = extrapolated_reward(errors, new_error)
+        # E_{t-1} -> E_t spans `interval` steps, the episode `episode_steps`.
+        reward = extrapolated_reward(errors, new_error, self.episode_steps / self.interval)
         actions = self._gather_actions(trainer, state.sampler.pop_actions())
         state.sampler.record_actions = False
         updates = state.learner.record(state.episode_state, actions, reward)

@@ -7,14 +7,23 @@ from collections.abc import Sequence
 from torch import Tensor
 
 
-def extrapolated_baseline(error_now: float, error_before: float | None = None) -> float:
-    """E^BL_{t+1} = 2 E_t - E_{t-1}; without an E_{t-1} it is E_t (no trend yet) [decision]."""
+def extrapolated_baseline(
+    error_now: float, error_before: float | None = None, span_ratio: float = 1.0
+) -> float:
+    """E^BL_{t+1} = E_t + (E_t - E_{t-1}) * span_ratio; 2 E_t - E_{t-1} at span_ratio 1.
+
+    ``span_ratio`` is (steps from E_t to E_{t+1}) / (steps from E_{t-1} to E_t): the trend is
+    extrapolated linearly in training steps [decision]. Without an E_{t-1} it is E_t (no trend
+    yet) [decision].
+    """
     if error_before is None:
         return float(error_now)
-    return 2.0 * float(error_now) - float(error_before)
+    return float(error_now) + (float(error_now) - float(error_before)) * span_ratio
 
 
-def extrapolated_reward(errors: Sequence[float] | Tensor, new_error: float | Tensor) -> float:
+def extrapolated_reward(
+    errors: Sequence[float] | Tensor, new_error: float | Tensor, span_ratio: float = 1.0
+) -> float:
     """r_t = E^BL_{t+1} - E_{t+1} (Eq. 7).
 
     ``errors`` is the chronological error history up to and including E_t:
@@ -27,4 +36,4 @@ def extrapolated_reward(errors: Sequence[float] | Tensor, new_error: float | Ten
         raise ValueError("errors must contain at least E_t (the error before the episode)")
     error_before = history[-2] if len(history) >= 2 else None
     error_next = float(new_error.item() if isinstance(new_error, Tensor) else new_error)
-    return extrapolated_baseline(history[-1], error_before) - error_next
+    return extrapolated_baseline(history[-1], error_before, span_ratio) - error_next
