@@ -114,3 +114,14 @@ def test_ddp_ranks_share_one_policy(data_cache: Path, tmp_path: Path) -> None:
     assert tasks["spatial"]["episodes"] == 2
     # Each update checks that all ranks hold identical groups and policy (see the callback).
     assert "policy differs across ranks" not in result.stderr
+
+
+def test_monitor_mode_measures_without_changing_sampling(compose_train) -> None:
+    cfg = compose_train(["experiment=st", "policy=monitor", "trainer.max_steps=4"])
+    train(cfg)
+    tasks = _policy_state(Path(cfg.paths.output_dir))
+    for task in ("spatial", "temporal"):
+        assert tasks[task]["learner"] is None
+        assert tasks[task]["episodes"] == 0
+        assert tasks[task]["history"]["validation_steps"] == [0, 2, 3]  # cycle of 3 steps
+        assert "labels" not in tasks[task]["sampler"]  # still the uniform sampler
