@@ -5,24 +5,13 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from ssl_rl.data.part_normalization import normalize_per_part
+
 # ITU-R BT.601 luma weights, as torchvision's rgb_to_grayscale.
 _GRAY_WEIGHTS = (0.299, 0.587, 0.114)
 
 
 # Below this std (intensities in [0, 1]) a frame channel counts as constant and is only centred.
-_MIN_STD = 1e-5
-
-
-def normalize_per_part(parts: torch.Tensor) -> torch.Tensor:
-    """Standardises every part (frame or tile) of (..., C, H, W) per channel by its own mean/std.
-
-    The jigsaw tiles' convention (intensities in [0, 1], sample std, constant channels only
-    centred), so both tasks feed the shared trunk alike. Removes per-part brightness and
-    contrast, so neither can hint at a part's position.
-    """
-    std, mean = torch.std_mean(parts, dim=(-2, -1), keepdim=True)
-    std = torch.where(std < _MIN_STD, torch.ones_like(std), std)
-    return (parts - mean) / std
 
 
 def _resize(clip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -33,10 +33,11 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
+from ssl_rl.data.part_normalization import normalize_per_part
+
 # ITU-R 601-2 luma weights, the ones PIL uses for RGB → L.
 _LUMA = (0.299, 0.587, 0.114)
 # Below this std (intensities in [0, 1]) a tile channel counts as constant.
-_MIN_STD = 1e-5
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ class JigsawTransform:
                 antialias=True,
                 align_corners=False,
             )
-        return _normalise_per_channel(tiles)
+        return normalize_per_part(tiles)
 
     def _resize_shorter_side(self, image: torch.Tensor) -> torch.Tensor:
         if min(image.shape[-2:]) == self.resize:
@@ -153,13 +154,3 @@ def _to_gray(image: torch.Tensor) -> torch.Tensor:
     weights = torch.tensor(_LUMA, device=image.device)[:, None, None]
     luma = (image.float() * weights).sum(dim=0, keepdim=True).round_().to(torch.uint8)
     return luma.expand(3, -1, -1)
-
-
-def _normalise_per_channel(tiles: torch.Tensor) -> torch.Tensor:
-    """Zero mean, unit (unbiased) std per tile and channel; constant channels are only centred."""
-    flat = tiles.flatten(-2)
-    centred = flat - flat.mean(dim=-1, keepdim=True)
-    # Two passes by hand: torch.std on CPU is several times slower here.
-    std = centred.square().sum(dim=-1, keepdim=True).div_(flat.shape[-1] - 1).sqrt_()
-    std = torch.where(std < _MIN_STD, torch.ones_like(std), std)
-    return centred.div_(std).view_as(tiles)
