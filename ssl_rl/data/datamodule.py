@@ -146,7 +146,6 @@ class OrderingDataModule(pl.LightningDataModule):
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             drop_last=drop_last,
             persistent_workers=self.num_workers > 0,
-            worker_init_fn=_seed_worker,
             # Worker base seeds come from this generator, not the global RNG, which stays
             # identical between an uninterrupted and a resumed run.
             generator=torch.Generator().manual_seed(self.seed),
@@ -173,15 +172,6 @@ def _evenly_spaced(size: int, count: int | None) -> list[int]:
     if count is None or count >= size:
         return list(range(size))
     return np.linspace(0, size - 1, count).round().astype(int).tolist()
-
-
-def _seed_worker(worker_id: int) -> None:
-    # torch seeds each worker differently; numpy and random do not follow on their own.
-    import random
-
-    seed = torch.initial_seed() % 2**32
-    np.random.seed(seed)
-    random.seed(seed)
 
 
 def _plain(value: Any) -> Any:
