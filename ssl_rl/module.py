@@ -12,6 +12,8 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
+from ssl_rl.eval.pretrained import trunk_config
+from ssl_rl.nets.caffenet import CaffeNetTrunk
 from ssl_rl.permutations import PermutationSet, apply_permutation
 from ssl_rl.policy.samplers import PermutationSampler, UniformSampler
 from ssl_rl.schedule import TaskSchedule
@@ -177,6 +179,8 @@ class OrderingPretrainer(pl.LightningModule):
 
     # ----------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if isinstance(self.trunk, CaffeNetTrunk):  # finetune.py names it in shape errors
+            checkpoint["trunk_config"] = trunk_config(self.trunk)
         checkpoint["samplers"] = {
             t: {"class": type(s).__name__, "state": s.state_dict()}
             for t, s in self.samplers.items()

@@ -33,6 +33,11 @@ def test_experiment_runs_a_few_steps(experiment: str, compose_train, tmp_path: P
         assert {"train_loss", "train_acc", "val_loss", "val_acc"} <= set(written["metrics"][task])
         assert written["chance"][task] == pytest.approx(1 / 12)
     assert summary["metrics"] == written["metrics"]
+    # NN retrieval (Fig. 5) at the start, every val_check_interval steps and at the end.
+    history = json.loads((Path(cfg.paths.output_dir) / "nn_retrieval.json").read_text())
+    assert [h["step"] for h in history] == [0, 2, 3]
+    for protocol in ("voc07", "ucf101"):
+        assert all(0 <= h[protocol]["top1"] <= h[protocol]["top5"] <= 1 for h in history)
 
 
 def test_sequential_schedule_trains_spatial_then_temporal(compose_train) -> None:

@@ -10,6 +10,7 @@ from typing import Any
 from ssl_rl.data.prepare_frames import extract_all
 from ssl_rl.data.synthetic_images import ensure_image_dataset
 from ssl_rl.data.synthetic_videos import ensure_video_dataset
+from ssl_rl.data.synthetic_voc import ensure_voc_dataset
 
 log = logging.getLogger(__name__)
 
@@ -19,7 +20,8 @@ def ensure_demo_data(cfg: Mapping[str, Any]) -> Path:
 
     Layout: ``imagenet/{train,val}/<wnid>/*.JPEG`` (ImageFolder), ``ucf101/UCF-101/<Class>/*.avi``
     with ``ucf101/ucfTrainTestlist/`` (the official release), and, when ``extract_frames`` is
-    set, the videos' frames pre-extracted to ``ucf101/frames/<Class>/<video>/img_00001.jpg``.
+    set, the videos' frames pre-extracted to ``ucf101/frames/<Class>/<video>/img_00001.jpg``;
+    with ``voc07``, ``voc/VOCdevkit/VOC2007`` (for retrieval and classification transfer).
     """
     root = Path(cfg["root"])
     ensure_image_dataset(root / "imagenet", **cfg["images"])
@@ -32,5 +34,7 @@ def ensure_demo_data(cfg: Mapping[str, Any]) -> Path:
             workers=frames.get("workers", 2),
             short_side=frames.get("short_side"),
         )
+    if cfg.get("voc07"):
+        ensure_voc_dataset(root / "voc", **cfg["voc07"])
     log.info("demo data ready under %s", root)
     return root

@@ -1,0 +1,20 @@
+"""Evaluate a pretrained trunk: ``python finetune.py task=nn_demo ckpt=<run dir>`` (see README)."""
+
+from __future__ import annotations
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig
+
+from ssl_rl.finetuning import finetune
+
+
+@hydra.main(version_base="1.3", config_path="conf/finetune", config_name="finetune")
+def main(cfg: DictConfig) -> None:
+    # In a multirun (e.g. over splits) one failing job is recorded; the others still run.
+    finetune(cfg, reraise=HydraConfig.get().mode != RunMode.MULTIRUN)
+
+
+if __name__ == "__main__":
+    main()

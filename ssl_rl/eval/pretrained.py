@@ -1,0 +1,139 @@
+"""Load the shared trunk of a ``train.py`` checkpoint into a transfer model, strictly."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ssl_rl.nets.caffenet import CaffeNetTrunk
+
+log = logging.getLogger(__name__)
+
+TRUNK_PREFIX = "trunk."
+
+
+class CheckpointMismatchError(RuntimeError):
+    """The checkpoint's trunk does not fit the configured one (keys, shapes or architecture)."""
+
+
+@dataclass(frozen=True)
+class TrunkLoadReport:
+    """What was loaded: the file, the trunk tensors copied, and the keys left behind."""
+
+    path: Path
+    loaded_keys: int
+    ignored_keys: int  # heads, permutation sets: not part of the transferred trunk
+    trained_steps: int | None
+    trunk_config: dict[str, Any] | None
+
+
+def trunk_config(trunk: CaffeNetTrunk) -> dict[str, Any]:
+    """The constructor arguments that fix the trunk's parameter shapes (saved in checkpoints)."""
+    return {
+        "width": trunk.width,
+        "in_channels": trunk.in_channels,
+        "groups": trunk.groups,
+        "conv1_stride": trunk.conv1_stride,
+    }
+
+
+def resolve_pretrained_path(value: str | Path) -> Path:
+    """A checkpoint file, or a ``train.py`` run directory (its ``checkpoints/last.ckpt``)."""
+    path = Path(value).expanduser()
+    if path.is_dir():
+        path = path / "checkpoints" / "last.ckpt"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"ckpt={value!r}: no checkpoint at {path}. Pass a .ckpt written by train.py or its "
+            "run directory (outputs/<experiment>/<time>/), or ckpt=null for the random-init "
+            "baseline."
+        )
+    return path
+
+
+def load_pretrained_trunk(trunk: CaffeNetTrunk, ckpt: str | Path) -> TrunkLoadReport:
+    """Copy the ``trunk.*`` tensors of a pretraining checkpoint into ``trunk``, strictly.
+
+    Every trunk parameter and buffer must be in the checkpoint with the same shape, and the
+    checkpoint must hold no trunk tensor the model lacks; otherwise a
+    :class:`CheckpointMismatchError` lists the missing / unexpected / mis-shaped keys and, when
+    the checkpoint records it, the architecture it was trained with. conv1's stride is not a
+    shape: a trunk pretrained at stride 2 on tiles transfers to stride 4 at 227 px.
+    """
+    path = resolve_pretrained_path(ckpt)
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises several types for truncated / foreign files
+        raise CheckpointMismatchError(
+            f"{path}: cannot be read as a PyTorch checkpoint ({error})"
+        ) from error
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise CheckpointMismatchError(
+            f"{path}: no 'state_dict' entry; expected a Lightning checkpoint written by train.py"
+        )
+    trunk_state = {
+        k[len(TRUNK_PREFIX) :]: v for k, v in state.items() if k.startswith(TRUNK_PREFIX)
+    }
+    saved_config = checkpoint.get("trunk_config")
+    if not trunk_state:
+        raise CheckpointMismatchError(
+            f"{path}: holds no '{TRUNK_PREFIX}*' tensors; it is not an ssl_rl pretraining "
+            "checkpoint (keys start with "
+            + ", ".join(sorted({k.split(".")[0] for k in state}))[:200]
+            + ")"
+        )
+    expected = trunk.state_dict()
+    missing = sorted(set(expected) - set(trunk_state))
+    unexpected = sorted(set(trunk_state) - set(expected))
+    mis_shaped = sorted(
+        f"{k}: checkpoint {tuple(trunk_state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in set(expected) & set(trunk_state)
+        if trunk_state[k].shape != expected[k].shape
+    )
+    if missing or unexpected or mis_shaped:
+        lines = [f"{path}: the checkpoint's trunk does not match the configured trunk."]
+        if saved_config is not None:
+            lines.append(f"  checkpoint trunk: {saved_config}; configured: {trunk_config(trunk)}")
+            lines.append("  set trunk.width / trunk.groups to the checkpoint's values")
+        else:
+            lines.append(f"  configured trunk: {trunk_config(trunk)} (check trunk.width/groups)")
+        for title, keys in (
+            ("missing keys", missing),
+            ("unexpected keys", unexpected),
+            ("shape mismatches", mis_shaped),
+        ):
+            if keys:
+                shown = ", ".join(keys[:8]) + (
+                    f", ... ({len(keys)} in all)" if len(keys) > 8 else ""
+                )
+                lines.append(f"  {title}: {shown}")
+        raise CheckpointMismatchError("\n".join(lines))
+    trunk.load_state_dict(trunk_state, strict=True)
+    report = TrunkLoadReport(
+        path=path,
+        loaded_keys=len(trunk_state),
+        ignored_keys=len(state) - len(trunk_state),
+        trained_steps=checkpoint.get("global_step"),
+        trunk_config=saved_config,
+    )
+    log.info(
+        "loaded %d trunk tensors from %s (step %s); %d non-trunk tensors (heads, Ψ) ignored",
+        report.loaded_keys,
+        path,
+        report.trained_steps,
+        report.ignored_keys,
+    )
+    return report
+
+
+def transfer_trunk(trunk: CaffeNetTrunk, conv1_stride: int) -> CaffeNetTrunk:
+    """A copy of ``trunk`` with another conv1 stride (e.g. 4 for 227 px transfer inputs)."""
+    config = {**trunk_config(trunk), "conv1_stride": conv1_stride}
+    copy = CaffeNetTrunk(**config)
+    copy.load_state_dict(trunk.state_dict())
+    return copy.to(next(trunk.parameters()).device)

@@ -1,0 +1,176 @@
+"""One transfer / evaluation run of ``finetune.py``: build, (fine-)tune or retrieve, summarise."""
+
+from __future__ import annotations
+
+import logging
+import time
+import traceback
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import hydra
+import pytorch_lightning as pl
+import torch
+from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader, Dataset
+
+from ssl_rl.data.demo import ensure_demo_data
+from ssl_rl.eval import datasets as eval_data
+from ssl_rl.eval.classifier import TransferClassifier
+from ssl_rl.eval.linear_probe import LinearProbes
+from ssl_rl.eval.nn_retrieval import retrieval_topk
+from ssl_rl.eval.pretrained import load_pretrained_trunk
+from ssl_rl.nets.caffenet import CaffeNetTrunk
+from ssl_rl.run_summary import write_summary
+
+log = logging.getLogger(__name__)
+
+# The pretraining demo's generator settings: the demo transfer data is the same data.
+PRETRAINING_DEMO_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "data" / "demo.yaml"
+
+
+def finetune(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
+    """Run ``cfg.task`` on the trunk of ``cfg.ckpt`` (or a random one); write ``summary.json``."""
+    output_dir = Path(cfg.output_dir)
+    started = time.time()
+    summary: dict[str, Any] = {
+        "task": cfg.task.name,
+        "ckpt": cfg.ckpt,
+        "init": "pretrained" if cfg.ckpt else "random",
+        "seed": cfg.seed,
+        "output_dir": str(output_dir),
+        "status": "running",
+    }
+    try:
+        pl.seed_everything(cfg.seed, workers=True)
+        if cfg.get("demo"):
+            ensure_finetune_demo_data(cfg.demo)
+        trunk: CaffeNetTrunk = hydra.utils.instantiate(cfg.trunk)
+        if cfg.ckpt:
+            report = load_pretrained_trunk(trunk, cfg.ckpt)
+            summary.update(ckpt=str(report.path), pretrained_steps=report.trained_steps)
+        kind = cfg.task.kind
+        if kind == "nn":
+            metrics = run_retrieval(cfg, trunk)
+        elif kind in ("voc07_cls", "action", "linear_probe"):
+            metrics = run_training(cfg, trunk)
+        else:
+            raise ValueError(
+                f"task.kind={kind!r} is unknown; use nn, voc07_cls, action or linear_probe"
+            )
+        summary.update(status="completed", metrics=metrics)
+        log.info("%s (%s init): %s", cfg.task.name, summary["init"], metrics)
+    except Exception as error:
+        summary.update(status="failed", error=repr(error), traceback=traceback.format_exc())
+        log.exception("finetune task %s failed", cfg.task.name)
+        if reraise:
+            raise
+    finally:
+        summary["wall_time_s"] = round(time.time() - started, 2)
+        write_summary(output_dir / "summary.json", summary)
+    return summary
+
+
+def ensure_finetune_demo_data(demo: Mapping[str, Any]) -> None:
+    """Generate what is missing of the demo data, with conf/data/demo.yaml's generator settings
+    (a demo checkpoint is evaluated on the data it was pretrained next to), updated by
+    ``demo.pretraining``."""
+    pretraining = OmegaConf.load(PRETRAINING_DEMO_CONFIG)["demo"]
+    pretraining = OmegaConf.merge(
+        pretraining, demo.get("pretraining") or {}, {"root": demo["root"]}
+    )
+    ensure_demo_data(OmegaConf.to_container(pretraining, resolve=True))  # type: ignore[arg-type]
+
+
+def resolve_device(accelerator: str) -> torch.device:
+    """The device retrieval runs on (``trainer.accelerator``: auto, cpu, gpu, cuda)."""
+    if accelerator == "cpu" or (accelerator == "auto" and not torch.cuda.is_available()):
+        return torch.device("cpu")
+    if not torch.cuda.is_available():
+        raise RuntimeError(f"trainer.accelerator={accelerator} but no CUDA device is available")
+    return torch.device("cuda")
+
+
+def run_retrieval(cfg: DictConfig, trunk: CaffeNetTrunk) -> dict[str, dict[str, float]]:
+    """Top-k retrieval accuracy per protocol (``{"ucf101": {"top1": ...}, "voc07": {...}}``)."""
+    device = resolve_device(cfg.trainer.accelerator)
+    trunk = trunk.to(device)
+    task = cfg.task
+    loader = {"batch_size": cfg.loader.batch_size, "num_workers": cfg.loader.num_workers}
+    dtype = getattr(torch, cfg.feature_dtype)
+    metrics: dict[str, dict[str, float]] = {}
+    for protocol in task.protocols:
+        queries, gallery = eval_data.retrieval_sets(
+            cfg.datasets,
+            cfg.input,
+            protocol,
+            task.split,
+            task.frames_per_video,
+            task.keep_difficult,
+        )
+        log.info("%s retrieval: %d queries, %d gallery items", protocol, len(queries), len(gallery))
+        metrics[protocol] = retrieval_topk(
+            trunk, queries, gallery, device, ks=task.ks, storage_dtype=dtype, **loader
+        )
+    return metrics
+
+
+def run_training(cfg: DictConfig, trunk: CaffeNetTrunk) -> dict[str, float]:
+    """Fine-tune (VOC07, actions) or train the linear probes, then validate on the test set."""
+    task = cfg.task
+    head = dict(cfg.transfer_head)
+    optimizer = hydra.utils.instantiate(task.optimizer)
+    scheduler = hydra.utils.instantiate(task.scheduler) if task.get("scheduler") else None
+    size = cfg.input.size
+    if task.kind == "voc07_cls":
+        train_set: Dataset = eval_data.voc07_images(cfg.datasets, "trainval", cfg.input, True)
+        test_set: Dataset = eval_data.voc07_images(cfg.datasets, "test", cfg.input, False)
+        model: pl.LightningModule = TransferClassifier(
+            trunk,
+            20,
+            size,
+            "multilabel",
+            optimizer,
+            scheduler,
+            trunk_lr_scale=task.trunk_lr_scale,
+            **head,
+        )
+    elif task.kind == "action":
+        train_set, classes = eval_data.video_frames(
+            cfg.datasets, task.dataset, task.split, "train", cfg.input, "random"
+        )
+        test_set, _ = eval_data.video_frames(
+            cfg.datasets, task.dataset, task.split, "test", cfg.input, "evenly", task.test_frames
+        )
+        model = TransferClassifier(
+            trunk,
+            len(classes),
+            size,
+            "video",
+            optimizer,
+            scheduler,
+            trunk_lr_scale=task.trunk_lr_scale,
+            **head,
+        )
+    else:
+        train_set, test_set, classes = eval_data.imagenet_images(cfg.datasets, cfg.input)
+        model = LinearProbes(
+            trunk, len(classes), size, optimizer, scheduler, task.layers, task.target_dim
+        )
+    workers = cfg.loader.num_workers
+    train_loader = DataLoader(
+        train_set,
+        batch_size=cfg.loader.batch_size,
+        shuffle=True,
+        drop_last=len(train_set) > cfg.loader.batch_size,
+        num_workers=workers,
+        persistent_workers=workers > 0,
+    )
+    test_loader = DataLoader(test_set, batch_size=cfg.loader.batch_size, num_workers=workers)
+    trainer: pl.Trainer = hydra.utils.instantiate(
+        cfg.trainer, logger=hydra.utils.instantiate(cfg.logger)
+    )
+    trainer.fit(model, train_loader, test_loader)
+    trainer.validate(model, test_loader, verbose=False)
+    return dict(model.last_metrics)  # type: ignore[attr-defined]
