@@ -17,7 +17,11 @@ def test_submitit_slurm_launcher_requests_one_task_per_gpu() -> None:
         warnings.simplefilter("ignore", UserWarning)  # Hydra's schema-matching notice
         cfg = compose(
             "train",
-            overrides=["hydra/launcher=submitit_slurm", "experiment=st_policy", "trainer.devices=4"],
+            overrides=[
+                "hydra/launcher=submitit_slurm",
+                "experiment=st_policy",
+                "trainer.devices=4",
+            ],
             return_hydra_config=True,
         )
     GlobalHydra.instance().clear()

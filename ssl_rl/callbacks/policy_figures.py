@@ -18,8 +18,10 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib import colormaps
+from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.image import AxesImage
 from matplotlib.ticker import MaxNLocator
 
 # Hard = red, easy = purple, as in the paper's Fig. 4.
@@ -80,14 +82,22 @@ def group_choice_figure(
     ``fractions`` is (episodes, k), each row summing to 1; ``episodes`` labels the x axis
     (default 1..episodes). The hardest bin is on top in red, the easiest at the bottom in purple.
     """
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    draw_group_choices(ax, fractions, episodes, bins)
+    ax.set_title(title or "permutations chosen by the policy")
+    return fig
+
+
+def draw_group_choices(
+    ax: Axes, fractions: np.ndarray, episodes: Sequence[int] | None = None, bins: int = 4
+) -> None:
+    """Draw :func:`group_choice_figure`'s stacked bars (and legend) into ``ax``."""
     binned = bin_fractions(fractions, bins)
     x = _x_values(episodes, binned.shape[0], "episodes")
     groups = bin_groups(np.asarray(fractions).shape[1], bins)
     colors = _difficulty_colors(bins)
     width = 0.8 * (float(np.min(np.diff(x))) if len(x) > 1 else 1.0)
-
-    fig = _new_figure()
-    ax = fig.add_subplot()
     bottom = np.zeros(len(x))
     # Stack from the easiest (bottom) to the hardest (top).
     for b in reversed(range(bins)):
@@ -100,13 +110,22 @@ def group_choice_figure(
     handles, labels = ax.get_legend_handles_labels()
     # Legend reads top-down like the stack: hard ... easy.
     ax.legend(handles[::-1], labels[::-1], loc="center left", bbox_to_anchor=(1.01, 0.5))
-    ax.set_title(title or "permutations chosen by the policy")
-    return fig
 
 
 def permutation_error_heatmap(errors: np.ndarray, steps: Sequence[int], title: str = "") -> Figure:
     """Fig. 6: validation error per permutation (rows, sorted by mean error, hardest on top)
     over time (columns, one per validation, labelled with the training step)."""
+    fig = _new_figure()
+    ax = fig.add_subplot()
+    image = draw_permutation_errors(ax, errors, steps)
+    fig.colorbar(image, ax=ax, label="validation error")
+    ax.set_title(title or "validation error per permutation over time")
+    return fig
+
+
+def draw_permutation_errors(ax: Axes, errors: np.ndarray, steps: Sequence[int]) -> AxesImage:
+    """Draw :func:`permutation_error_heatmap`'s heatmap into ``ax`` (colour scale fixed to
+    [0, 1], so panels side by side compare); returns the image for a colorbar."""
     sorted_errors, _ = sort_by_mean_error(errors)
     steps = list(steps)
     if len(steps) != sorted_errors.shape[0]:
@@ -115,9 +134,6 @@ def permutation_error_heatmap(errors: np.ndarray, steps: Sequence[int], title: s
             "pass one training step per row of errors"
         )
     num_validations, num_permutations = sorted_errors.shape
-
-    fig = _new_figure()
-    ax = fig.add_subplot()
     image = ax.imshow(
         sorted_errors.T,
         aspect="auto",
@@ -132,9 +148,7 @@ def permutation_error_heatmap(errors: np.ndarray, steps: Sequence[int], title: s
     ax.yaxis.set_major_locator(MaxNLocator(nbins=MAX_X_TICKS, integer=True))
     ax.set_xlabel("training step")
     ax.set_ylabel(f"{num_permutations} permutations by mean error (hardest on top)")
-    fig.colorbar(image, ax=ax, label="validation error")
-    ax.set_title(title or "validation error per permutation over time")
-    return fig
+    return image
 
 
 def policy_probability_figure(
