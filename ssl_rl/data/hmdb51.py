@@ -17,18 +17,13 @@ from pathlib import Path
 from typing import Literal
 
 from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.list_files import read_list_lines
 
 logger = logging.getLogger(__name__)
 
 SPLIT_FILE_PATTERN = re.compile(r"^(?P<name>.+)_test_split(?P<split>[123])\.txt$")
 _FLAG_OF_SUBSET = {"train": "1", "test": "2"}
 _MAX_LISTED = 5
-
-
-def _read_lines(path: Path) -> list[tuple[int, str]]:
-    """(1-based line number, stripped text) of the non-blank lines; any line ending, BOM ok."""
-    text = path.read_text(encoding="utf-8-sig")
-    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
 def _visible_dirs(folder: Path) -> list[str]:
@@ -148,7 +143,7 @@ class HMDB51Index:
         """The video names of ``path`` whose flag selects ``self.subset``, in file order."""
         wanted = _FLAG_OF_SUBSET[self.subset]
         videos, seen = [], set()
-        for line_number, line in _read_lines(path):
+        for line_number, line in read_list_lines(path):
             fields = line.rsplit(None, 1)
             if len(fields) != 2 or fields[1] not in ("0", "1", "2"):
                 raise DatasetError(

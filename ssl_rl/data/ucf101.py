@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Literal
 
 from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.list_files import read_list_lines
 
 logger = logging.getLogger(__name__)
 
@@ -22,16 +23,10 @@ SPLIT_FILES = "classInd.txt, trainlist0{1,2,3}.txt, testlist0{1,2,3}.txt"
 _MAX_LISTED = 5
 
 
-def _read_lines(path: Path) -> list[tuple[int, str]]:
-    """(1-based line number, stripped text) of the non-blank lines; any line ending."""
-    text = path.read_text(encoding="utf-8-sig")
-    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-
-
 def read_class_index(path: Path) -> list[str]:
     """Class names of ``classInd.txt`` in file order; checks the 1-based numbering."""
     classes = []
-    for line_number, line in _read_lines(path):
+    for line_number, line in read_list_lines(path):
         fields = line.split()
         if len(fields) != 2 or not fields[0].isdigit():
             raise DatasetError(
@@ -134,7 +129,7 @@ class UCF101Index:
 
     def _parse_list(self, list_file: Path) -> list[tuple[str, int]]:
         entries = []
-        for line_number, line in _read_lines(list_file):
+        for line_number, line in read_list_lines(list_file):
             fields = line.replace("\\", "/").split()
             if len(fields) not in (1, 2):
                 raise DatasetError(

@@ -25,6 +25,7 @@ from typing import Literal, NamedTuple
 import torch
 
 from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.list_files import read_list_lines
 
 # Canonical order [paper / devkit]; label i is VOC_CLASSES[i].
 VOC_CLASSES: tuple[str, ...] = (
@@ -85,12 +86,6 @@ def box_area(box: Box) -> int:
     """Area of a 1-based inclusive box: (xmax - xmin + 1) * (ymax - ymin + 1)."""
     xmin, ymin, xmax, ymax = box
     return (xmax - xmin + 1) * (ymax - ymin + 1)
-
-
-def _read_lines(path: Path) -> list[tuple[int, str]]:
-    """(1-based line number, stripped text) of the non-blank lines; any line ending, BOM ok."""
-    text = path.read_text(encoding="utf-8-sig")
-    return [(n, line.strip()) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
 
 
 def _text(element: ET.Element, tag: str) -> str | None:
@@ -223,7 +218,7 @@ class VOC07Index:
             )
         ids: list[str] = []
         seen: set[str] = set()
-        for line_number, line in _read_lines(path):
+        for line_number, line in read_list_lines(path):
             fields = line.split()
             if len(fields) != 1:
                 raise DatasetError(f"{path}:{line_number}: expected one image id, got {line!r}")
@@ -262,7 +257,7 @@ class VOC07Index:
             if not path.is_file():
                 continue
             listed: set[str] = set()
-            for line_number, line in _read_lines(path):
+            for line_number, line in read_list_lines(path):
                 fields = line.split()
                 if len(fields) != 2 or fields[1] not in ("1", "-1", "0"):
                     raise DatasetError(
