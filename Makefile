@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow test-fast lint format bench clean
+.PHONY: install demo test test-slow test-fast lint format bench grid report clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -32,6 +32,18 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
+
+# The paper's ablation grid at demo scale, shortened to fit ~60 min on 2 CPU cores (README).
+GRID_SHORT = trainer.max_steps=150 trainer.val_check_interval=50 policy_timing.interval=20 \
+	policy_timing.episode_steps=5 callbacks.model_checkpoint.every_n_train_steps=150 \
+	callbacks.nn_retrieval.frames_per_video=5
+SWEEP ?= multirun/demo_grid
+grid: $(STAMP)
+	$(BIN)/python train.py -m experiment=s,s_policy,t,t_policy,s_then_t,st,st_policy seed=1,2,3 \
+		$(GRID_SHORT) hydra.sweep.dir=$(SWEEP)
+
+report: $(STAMP)
+	$(BIN)/python -m ssl_rl.report $(SWEEP) --out docs/results
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.permutations
