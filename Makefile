@@ -33,13 +33,14 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The paper's ablation grid at demo scale, shortened to fit ~60 min on 2 CPU cores (README).
-GRID_SHORT = trainer.max_steps=150 trainer.val_check_interval=50 policy_timing.interval=20 \
-	policy_timing.episode_steps=5 callbacks.model_checkpoint.every_n_train_steps=150 \
-	callbacks.nn_retrieval.frames_per_video=5
-SWEEP ?= multirun/demo_grid
+# The paper's ablation grid at demo scale, shortened to half the demo's 900 steps (README).
+# Seeds outermost: an interrupted sweep still has every ablation with the same seeds.
+GRID_SHORT = trainer.max_steps=450 trainer.val_check_interval=150 model.scheduler.step_size=400 \
+	policy_timing.interval=50 policy_timing.episode_steps=5 \
+	callbacks.model_checkpoint.every_n_train_steps=450 callbacks.nn_retrieval.frames_per_video=5
+SWEEP ?= multirun/demo_grid_v2
 grid: $(STAMP)
-	$(BIN)/python train.py -m experiment=s,s_policy,t,t_policy,s_then_t,st,st_policy seed=1,2,3 \
+	$(BIN)/python train.py -m seed=1,2,3 experiment=s,s_policy,t,t_policy,s_then_t,st,st_policy \
 		$(GRID_SHORT) hydra.sweep.dir=$(SWEEP)
 
 report: $(STAMP)

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 from ssl_rl.data import synthetic_videos
 from ssl_rl.data.clip_dataset import ClipDataset
@@ -98,6 +100,23 @@ def test_ensure_is_idempotent_and_refuses_other_parameters(
     assert video.is_file() and marker.is_file()
 
 
+@pytest.mark.parametrize("marker_change", ["older_version", "no_version"])
+def test_ensure_refuses_videos_of_another_generator_version(
+    tmp_path: Path, marker_change: str
+) -> None:
+    ensure_video_dataset(tmp_path, **TINY)
+    marker = tmp_path / synthetic_videos.MARKER
+    found = json.loads(marker.read_text())
+    assert found["generator_version"] == synthetic_videos.GENERATOR_VERSION
+    if marker_change == "older_version":
+        found["generator_version"] -= 1
+    else:
+        del found["generator_version"]  # written before the version was recorded
+    marker.write_text(json.dumps(found))
+    with pytest.raises(DatasetError, match="delete the folder"):
+        ensure_video_dataset(tmp_path, **TINY)
+
+
 def _object_masks(video: Path) -> np.ndarray:
     """Per-frame mask of the saturated object (the backgrounds are nearly gray)."""
     source = AviVideoSource()
@@ -127,6 +146,32 @@ def test_classes_move_with_a_clear_arrow_of_time(tmp_path: Path) -> None:
             "Shrink": area[0] / area[-1] - 2,
         }[name]
         assert change > 0, (name, change)
+
+
+def test_objects_are_large_on_a_calm_background(tmp_path: Path) -> None:
+    # What keeps the demo's order task learnable at 36 px frames (generator version 2):
+    # version 1 had objects of 4 % of the frame on a background of luma std 0.09. Both are
+    # relative to the frame, so a small frame shows them as well as the demo's 128x96.
+    paths = generate_video_dataset(
+        tmp_path,
+        num_classes=10,
+        groups=4,
+        clips_per_group=1,
+        num_frames=2,
+        width=64,
+        height=48,
+        progress=False,
+    )
+    areas, background_std = [], []
+    for video in sorted(paths.video_root.glob("*/*_c01.avi")):
+        source = AviVideoSource()
+        frame = source.read_frames(video, [0])[0].float() / 255
+        mask = _object_masks(video)[0]
+        areas.append(mask.mean())
+        background_std.append(frame.mean(dim=0)[torch.from_numpy(~mask)].std().item())
+    assert len(areas) == 40
+    assert np.median(areas) > 0.06
+    assert max(background_std) < 0.07
 
 
 def test_rejects_impossible_parameters(tmp_path: Path) -> None:

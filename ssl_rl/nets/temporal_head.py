@@ -7,10 +7,18 @@ from torch import Tensor, nn
 
 from ssl_rl.nets.order_head import OrderHead, init_linear_
 
+READOUTS = ("last", "all")
+
 
 class TemporalOrderHead(OrderHead):
     """fc6 (Linear+ReLU+Dropout) on each frame's flattened pool5 (B, n, in_dim), a one-layer
-    LSTM (batch_first) over the frames, the last hidden state → fc to `num_classes` = |Ψ_T|."""
+    LSTM (batch_first) over the frames, its output → fc to `num_classes` = |Ψ_T|.
+
+    `readout` [stand-in] picks the LSTM output the classifier sees: "last", the final hidden
+    state; or "all", the hidden states of all n steps concatenated (step t's state says how
+    frame t relates to the frames before it, so nothing has to survive n recurrent steps; with
+    SGD it learns the order several times faster than "last").
+    """
 
     def __init__(
         self,
@@ -20,15 +28,22 @@ class TemporalOrderHead(OrderHead):
         fc6_dim: int = 1024,
         hidden_dim: int = 1024,
         dropout: float = 0.5,
+        readout: str = "last",
     ) -> None:
         super().__init__()
+        if readout not in READOUTS:
+            raise ValueError(
+                f"TemporalOrderHead: readout must be one of {READOUTS}, got {readout!r}"
+            )
+        self.readout = readout
         self.num_parts = num_parts
         self.num_classes = num_classes
         self.feature_dim = fc6_dim
         self.fc6 = nn.Linear(in_dim, fc6_dim)
         self.dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(fc6_dim, hidden_dim, batch_first=True)
-        self.classifier = nn.Linear(hidden_dim, num_classes)
+        steps_read = num_parts if readout == "all" else 1
+        self.classifier = nn.Linear(steps_read * hidden_dim, num_classes)
         init_linear_(self.fc6, followed_by_relu=True)
         init_linear_(self.classifier, followed_by_relu=False)
 
@@ -37,13 +52,15 @@ class TemporalOrderHead(OrderHead):
         return self.dropout(torch.relu(self.fc6(pool5)))
 
     def order_logits(self, features: Tensor) -> Tensor:
-        """Run the LSTM over the frames in the given order; classify its last hidden state."""
+        """Run the LSTM over the frames in the given order; classify its output (`readout`)."""
         if features.dim() != 3 or features.shape[1] != self.num_parts:
             raise ValueError(
                 f"TemporalOrderHead expects (B, {self.num_parts}, F) features, "
                 f"got {tuple(features.shape)}"
             )
-        _, (last_hidden, _) = self.lstm(features)
+        outputs, (last_hidden, _) = self.lstm(features)
+        if self.readout == "all":
+            return self.classifier(outputs.flatten(1))
         return self.classifier(last_hidden[-1])
 
     def _order_independent_terms(self, features: Tensor) -> Tensor:
@@ -56,13 +73,14 @@ class TemporalOrderHead(OrderHead):
 
         Orders sharing their first t frames share the first t LSTM states, so step t runs only
         on the distinct prefixes of length t (and the first step, from a zero state, needs no
-        recurrent matmul).
+        recurrent matmul). With readout "all" the classifier is linear in the concatenated
+        states, W·concat_t h_t = Σ_t W_t h_t, so each prefix also carries its partial logits.
         """
         weight_hh = self.lstm.weight_hh_l0
         size = self.lstm.hidden_size
-        hidden = cell = None
+        hidden = cell = partial_logits = None
         steps, final_index = _prefix_tree(orders)
-        for parent, frame in steps:
+        for step, (parent, frame) in enumerate(steps):
             gates = terms.index_select(1, frame)  # (V, distinct prefixes, 4·hidden), a fresh tensor
             if hidden is not None:
                 gates += (hidden @ weight_hh.T).index_select(1, parent)
@@ -77,7 +95,15 @@ class TemporalOrderHead(OrderHead):
                 new_cell.addcmul_(forget_gate, cell.index_select(1, parent))
             cell = new_cell
             hidden = out_gate.mul_(torch.tanh(cell))
+            if self.readout == "all":
+                step_weight = self.classifier.weight[:, step * size : (step + 1) * size]
+                contribution = hidden @ step_weight.T
+                if partial_logits is not None:
+                    contribution += partial_logits.index_select(1, parent)
+                partial_logits = contribution
         assert hidden is not None  # num_parts >= 1
+        if partial_logits is not None:
+            return partial_logits.index_select(1, final_index) + self.classifier.bias
         return self.classifier(hidden.index_select(1, final_index))
 
     def scoring_bytes(self, num_samples: int, chunk_size: int) -> int:
@@ -85,7 +111,9 @@ class TemporalOrderHead(OrderHead):
         terms = num_samples * self.num_parts * 4 * hidden
         # per order at the widest step: gates, recurrent product and its gather (3 × 4H),
         # gate activations (4H), previous and new hidden/cell state (4H), logits
-        per_order = num_samples * (20 * hidden + self.num_classes)
+        # (readout "all": the partial logits of the previous and the current step, and their sum)
+        logits = (3 if self.readout == "all" else 1) * self.num_classes
+        per_order = num_samples * (20 * hidden + logits)
         return (terms + chunk_size * per_order) * self._param_element_size()
 
 
