@@ -163,8 +163,8 @@ def test_objects_are_large_on_a_calm_background(tmp_path: Path) -> None:
         progress=False,
     )
     areas, background_std = [], []
+    source = AviVideoSource()
     for video in sorted(paths.video_root.glob("*/*_c01.avi")):
-        source = AviVideoSource()
         frame = source.read_frames(video, [0])[0].float() / 255
         mask = _object_masks(video)[0]
         areas.append(mask.mean())

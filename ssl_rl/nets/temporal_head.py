@@ -36,14 +36,15 @@ class TemporalOrderHead(OrderHead):
                 f"TemporalOrderHead: readout must be one of {READOUTS}, got {readout!r}"
             )
         self.readout = readout
+        # The classifier reads the LSTM states of steps first_read..n-1 (0-based), concatenated.
+        self.first_read = 0 if readout == "all" else num_parts - 1
         self.num_parts = num_parts
         self.num_classes = num_classes
         self.feature_dim = fc6_dim
         self.fc6 = nn.Linear(in_dim, fc6_dim)
         self.dropout = nn.Dropout(dropout)
         self.lstm = nn.LSTM(fc6_dim, hidden_dim, batch_first=True)
-        steps_read = num_parts if readout == "all" else 1
-        self.classifier = nn.Linear(steps_read * hidden_dim, num_classes)
+        self.classifier = nn.Linear((num_parts - self.first_read) * hidden_dim, num_classes)
         init_linear_(self.fc6, followed_by_relu=True)
         init_linear_(self.classifier, followed_by_relu=False)
 
@@ -58,10 +59,8 @@ class TemporalOrderHead(OrderHead):
                 f"TemporalOrderHead expects (B, {self.num_parts}, F) features, "
                 f"got {tuple(features.shape)}"
             )
-        outputs, (last_hidden, _) = self.lstm(features)
-        if self.readout == "all":
-            return self.classifier(outputs.flatten(1))
-        return self.classifier(last_hidden[-1])
+        outputs, _ = self.lstm(features)
+        return self.classifier(outputs[:, self.first_read :].flatten(1))
 
     def _order_independent_terms(self, features: Tensor) -> Tensor:
         """LSTM input projection W_ih f_j + b_ih + b_hh of every frame: (V, n, 4·hidden)."""
@@ -73,8 +72,8 @@ class TemporalOrderHead(OrderHead):
 
         Orders sharing their first t frames share the first t LSTM states, so step t runs only
         on the distinct prefixes of length t (and the first step, from a zero state, needs no
-        recurrent matmul). With readout "all" the classifier is linear in the concatenated
-        states, W·concat_t h_t = Σ_t W_t h_t, so each prefix also carries its partial logits.
+        recurrent matmul). The classifier is linear in the states it reads, W·concat_t h_t =
+        Σ_t W_t h_t, so each prefix carries its partial logits from the first step read on.
         """
         weight_hh = self.lstm.weight_hh_l0
         size = self.lstm.hidden_size
@@ -95,16 +94,16 @@ class TemporalOrderHead(OrderHead):
                 new_cell.addcmul_(forget_gate, cell.index_select(1, parent))
             cell = new_cell
             hidden = out_gate.mul_(torch.tanh(cell))
-            if self.readout == "all":
-                step_weight = self.classifier.weight[:, step * size : (step + 1) * size]
-                contribution = hidden @ step_weight.T
+            if step >= self.first_read:
+                block = step - self.first_read
+                contribution = (
+                    hidden @ self.classifier.weight[:, block * size : (block + 1) * size].T
+                )
                 if partial_logits is not None:
                     contribution += partial_logits.index_select(1, parent)
                 partial_logits = contribution
-        assert hidden is not None  # num_parts >= 1
-        if partial_logits is not None:
-            return partial_logits.index_select(1, final_index) + self.classifier.bias
-        return self.classifier(hidden.index_select(1, final_index))
+        assert partial_logits is not None  # num_parts >= 1, and the last step is always read
+        return partial_logits.index_select(1, final_index) + self.classifier.bias
 
     def scoring_bytes(self, num_samples: int, chunk_size: int) -> int:
         hidden = self.lstm.hidden_size
