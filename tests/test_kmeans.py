@@ -5,6 +5,7 @@ import pytest
 import torch
 from sklearn.cluster import KMeans
 from sklearn.datasets import make_blobs
+from sklearn.metrics import adjusted_rand_score
 
 from ssl_rl.policy import group_medians, group_permutations, kmeans
 from ssl_rl.policy.kmeans import _lloyd
@@ -35,6 +36,52 @@ def test_inertia_close_to_scikit_learn(kind, seed):
     for cluster in range(10):
         members = points[result.labels == cluster]
         torch.testing.assert_close(result.centers[cluster], members.mean(dim=0))
+
+
+def _near_constant_state(rows: int, seed: int, planted: bool) -> tuple[np.ndarray, np.ndarray]:
+    """An early-training state: ratios within ~1e-4 of 1 (float32), 10 planted row groups.
+
+    Without planted groups every row is the same constant plus noise.
+    """
+    rng = np.random.default_rng(seed)
+    groups = np.arange(rows) % 10
+    centres = 1.0 + (1e-4 if planted else 0.0) * rng.standard_normal((10, 100))
+    x = centres[groups] + 3e-5 * rng.standard_normal((rows, 100))
+    return x.astype(np.float32), groups
+
+
+@pytest.mark.parametrize("rows", [100, 1000])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_near_constant_state_groups_like_scikit_learn(rows, seed):
+    # Row distances (~1e-6) lie below float32's rounding of ||x||^2 (~1e-5 at ||x||^2 = 100).
+    x, planted = _near_constant_state(rows, seed, planted=True)
+    reference = KMeans(10, init="k-means++", n_init=10, random_state=seed).fit(x)
+    result = kmeans(torch.from_numpy(x), 10, generator=torch.Generator().manual_seed(seed))
+    assert result.inertia == pytest.approx(reference.inertia_, rel=0.05)
+    assert adjusted_rand_score(planted, result.labels.numpy()) >= 0.9
+    assert result.centers.dtype == torch.float32
+    points = torch.from_numpy(x).double()
+    for cluster in range(10):
+        members = points[result.labels == cluster]
+        torch.testing.assert_close(
+            result.centers[cluster].double(), members.mean(dim=0), rtol=0, atol=1e-7
+        )
+
+
+def test_near_constant_state_without_groups_matches_scikit_learn_inertia():
+    x, _ = _near_constant_state(200, 2, planted=False)
+    reference = KMeans(10, init="k-means++", n_init=10, random_state=2).fit(x).inertia_
+    result = kmeans(torch.from_numpy(x), 10, generator=torch.Generator().manual_seed(2))
+    assert result.inertia == pytest.approx(reference, rel=0.05)
+
+
+def test_group_permutations_on_a_near_constant_state_finds_the_planted_groups():
+    x, planted = _near_constant_state(100, 3, planted=True)
+    groups = group_permutations(
+        torch.from_numpy(x), k=10, generator=torch.Generator().manual_seed(0)
+    )
+    assert adjusted_rand_score(planted, groups.labels.numpy()) >= 0.9
+    assert groups.counts.tolist() == [10] * 10
 
 
 def test_same_seed_same_result():

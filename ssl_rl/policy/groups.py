@@ -64,7 +64,7 @@ def group_permutations(
     k: int = 10,
     generator: torch.Generator | None = None,
     n_iter: int = 100,
-    n_init: int = 1,
+    n_init: int = 10,
     normalize_counts: bool = True,
 ) -> GroupAssignment:
     """k-means on the rows of s, groups sorted by difficulty, and the policy input ŝ."""
