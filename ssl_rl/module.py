@@ -10,11 +10,13 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
+from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor, nn
 
 from ssl_rl.eval.pretrained import trunk_config
 from ssl_rl.nets.caffenet import CaffeNetTrunk
 from ssl_rl.permutations import PermutationSet, apply_permutation
+from ssl_rl.phase_reset import FreshOptimization
 from ssl_rl.policy.samplers import PermutationSampler, UniformSampler
 from ssl_rl.schedule import TaskSchedule
 
@@ -57,6 +59,8 @@ class OrderingPretrainer(pl.LightningModule):
         self.samplers: dict[str, PermutationSampler] = {}
         # The training metrics last sent to the loggers (see _log_train_metrics).
         self.logged_train_metrics: dict[str, float] = {}
+        # The optimisers and lr schedulers as built, put back at each phase start (S&T).
+        self._fresh_optimization: FreshOptimization | None = None
         for offset, name in enumerate(self.schedule.tasks):
             if name not in tasks:
                 raise ValueError(f"task {name!r} is scheduled but model.tasks has no entry for it")
@@ -176,6 +180,25 @@ class OrderingPretrainer(pl.LightningModule):
             "optimizer": optimizer,
             "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
         }
+
+    # ----------------------------------------------------------------- phases
+    def on_fit_start(self) -> None:
+        # Runs before a checkpoint is restored, so this is the state before any step.
+        trainer = self.trainer
+        schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
+        self._fresh_optimization = FreshOptimization.capture(trainer.optimizers, schedulers)
+
+    def on_train_batch_start(self, batch: Any, batch_idx: int) -> None:
+        """At a phase start of S&T: fresh optimiser state and lr schedule (see TaskSchedule)."""
+        trainer = self.trainer
+        step = trainer.global_step
+        if not self.schedule.resets_optimizer_at(step):
+            return
+        if self._fresh_optimization is None:
+            raise RuntimeError("on_fit_start did not record the optimisers before training")
+        schedulers = [config.scheduler for config in trainer.lr_scheduler_configs]
+        self._fresh_optimization.restore(trainer.optimizers, schedulers)
+        rank_zero_info(f"step {step}: {self.schedule.active(step)} phase starts, optimiser reset")
 
     # ----------------------------------------------------------------- checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:

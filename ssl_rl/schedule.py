@@ -15,12 +15,16 @@ class TaskSchedule:
     ``parallel``: every listed task trains every step (S, T, S+T).
     ``sequential``: the tasks train one after the other (S&T); task k starts at
     ``switch_fractions[k-1] * max_steps`` and starts from the weights the earlier phase left.
+    With ``reset_optimizer_per_phase`` each phase also starts its own training: fresh
+    optimiser state and the learning-rate schedule from its beginning [paper: the temporal
+    phase is initialised from the spatial weights].
     """
 
     tasks: tuple[str, ...]
     mode: str = "parallel"
     switch_fractions: tuple[float, ...] = ()
     max_steps: int = 0
+    reset_optimizer_per_phase: bool = True
 
     def __post_init__(self) -> None:
         if not self.tasks:
@@ -48,12 +52,22 @@ class TaskSchedule:
         mode: str = "parallel",
         switch_fractions: Sequence[float] = (),
         max_steps: int = 0,
+        reset_optimizer_per_phase: bool = True,
     ) -> TaskSchedule:
-        return cls(tuple(tasks), mode, tuple(float(f) for f in switch_fractions), int(max_steps))
+        fractions = tuple(float(f) for f in switch_fractions)
+        return cls(tuple(tasks), mode, fractions, int(max_steps), bool(reset_optimizer_per_phase))
 
     @property
     def switch_steps(self) -> tuple[int, ...]:
         return tuple(round(f * self.max_steps) for f in self.switch_fractions)
+
+    def resets_optimizer_at(self, step: int) -> bool:
+        """Whether optimiser step ``step`` starts a phase with a fresh optimiser and schedule."""
+        return (
+            self.mode == "sequential"
+            and self.reset_optimizer_per_phase
+            and step in self.switch_steps
+        )
 
     def active(self, step: int) -> tuple[str, ...]:
         """The tasks that train at optimiser step ``step``."""
