@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import math
 from pathlib import Path
 
@@ -15,12 +16,12 @@ from ssl_rl.data.image_folder import ImageFolderIndex, load_rgb
 from ssl_rl.data.synthetic_images import (
     COMPLETE_MARKER,
     IN_PROGRESS_MARKER,
-    PATTERNS,
     SHAPES,
     _shape_mask,
     ensure_image_dataset,
     generate_image_dataset,
     render_image,
+    render_instance,
     synthetic_classes,
 )
 
@@ -49,8 +50,8 @@ def test_layout_is_imagenet_image_folder(tmp_path: Path) -> None:
         "val/n90000002/ILSVRC2012_val_00000002.JPEG",
     ]
     assert (root / "classes.txt").read_text().splitlines() == [
-        "n90000001 circle, horizontal stripes",
-        "n90000002 square, checker",
+        "n90000001 house",
+        "n90000002 lollipop",
     ]
     train = ImageFolderIndex.scan(root / "train")
     assert train.classes == ["n90000001", "n90000002"]
@@ -100,6 +101,18 @@ def test_other_parameters_regenerate(tmp_path: Path) -> None:
     assert digest(root) == expected
 
 
+def test_a_dataset_of_an_older_generator_version_is_regenerated(tmp_path: Path) -> None:
+    root = ensure_image_dataset(tmp_path / "demo", **TINY, progress=False)
+    marker = json.loads((root / COMPLETE_MARKER).read_text())
+    marker["version"] -= 1  # e.g. version 1, whose classes were shape + pattern pairs
+    (root / COMPLETE_MARKER).write_text(json.dumps(marker))
+    victim = root / "train" / "n90000001" / "n90000001_0.JPEG"
+    victim.unlink()
+    ensure_image_dataset(root, **TINY, progress=False)
+    assert victim.is_file()
+    assert json.loads((root / COMPLETE_MARKER).read_text())["version"] == marker["version"] + 1
+
+
 def test_refuses_to_write_into_a_foreign_folder(tmp_path: Path) -> None:
     (tmp_path / "imagenet" / "train").mkdir(parents=True)
     with pytest.raises(DatasetError, match="not written by the synthetic image generator"):
@@ -115,11 +128,41 @@ def test_invalid_parameters_are_rejected(tmp_path: Path) -> None:
     assert not (tmp_path / "x").exists()
 
 
-def test_classes_are_distinct_shape_pattern_pairs() -> None:
-    classes = synthetic_classes(len(SHAPES) * len(PATTERNS))
-    assert len({(c.shape, c.pattern) for c in classes}) == len(classes)
+def test_classes_are_distinct_outlines_for_every_voc_class() -> None:
+    classes = synthetic_classes(len(SHAPES))
+    assert len(classes) >= 20  # the VOC-format set draws VOC class i as class i
+    assert [c.shape for c in classes] == list(SHAPES)
     assert len({c.wnid for c in classes}) == len(classes)
-    assert [c.shape for c in classes[:10]] == list(SHAPES)
+    with pytest.raises(ValueError, match="num_classes"):
+        synthetic_classes(len(SHAPES) + 1)
+
+
+def test_every_class_has_its_share_of_images(tmp_path: Path) -> None:
+    root = generate_image_dataset(tmp_path / "demo", **{**TINY, "num_classes": 3}, progress=False)
+    for split, count in (("train", 2), ("val", 1)):
+        labels = ImageFolderIndex.scan(root / split).labels
+        assert np.bincount(labels).tolist() == [count] * 3
+
+
+def test_colour_and_pattern_vary_within_a_class_and_colour_does_not_tell_it() -> None:
+    rows = []
+    for label, cls in enumerate(synthetic_classes(10)):
+        drawn = [render_instance(cls, 48, np.random.default_rng([label, k])) for k in range(12)]
+        assert len({d.pattern for d in drawn}) >= 5, cls.name
+        colours = []
+        for d in drawn:
+            pixels = np.asarray(d.image, dtype=np.float32)
+            inside = d.alpha > 0.5
+            colours.append(np.concatenate([pixels[inside].mean(0), pixels[~inside].mean(0)]))
+        assert np.ptp(np.array(colours)[:, :3], axis=0).max() > 100, cls.name
+        rows += [(label, c) for c in colours]
+    # Leave-one-out nearest neighbour on the object's and the background's mean colour.
+    labels = np.array([label for label, _ in rows])
+    features = np.array([c for _, c in rows])
+    distances = np.linalg.norm(features[:, None] - features[None], axis=-1)
+    np.fill_diagonal(distances, np.inf)
+    accuracy = (labels[distances.argmin(axis=1)] == labels).mean()
+    assert accuracy < 0.3, accuracy
 
 
 def test_every_jigsaw_cell_has_content_beyond_pixel_noise() -> None:
@@ -136,8 +179,8 @@ def test_objects_span_several_cells_and_shapes_differ(angle: float) -> None:
     """At the smallest size drawn, every shape still spans ≥ 2 of the 3 jigsaw cells per axis."""
     masks = {}
     for shape in SHAPES:
-        # radius 0.28 and stretch 0.88 are the lower limits render_image draws from
-        image = _shape_mask(shape, 128, np.array([0.5, 0.5]), 0.28, math.radians(angle), 0.88)
+        # radius 0.34 and stretch 0.88 are the lower limits render_image draws from
+        image = _shape_mask(shape, 128, np.array([0.5, 0.5]), 0.34, math.radians(angle), 0.88)
         mask = np.asarray(image) > 127
         rows, cols = np.nonzero(mask)
         assert rows.max() - rows.min() > 128 / 3 and cols.max() - cols.min() > 128 / 3, shape

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -139,6 +140,25 @@ def test_ensure_is_idempotent_and_regenerates_on_new_parameters(tmp_path: Path) 
     (root / IN_PROGRESS_MARKER).touch()
     ensure_voc_dataset(root, **{**TINY, "test_images": 3})
     assert (root / COMPLETE_MARKER).is_file()
+
+
+def test_a_dataset_of_an_older_generator_version_is_regenerated(tmp_path: Path) -> None:
+    voc = ensure_voc_dataset(tmp_path, **TINY)
+    marker = json.loads((tmp_path / COMPLETE_MARKER).read_text())
+    marker["version"] -= 1
+    (tmp_path / COMPLETE_MARKER).write_text(json.dumps(marker))
+    victim = voc / "JPEGImages" / "000001.jpg"
+    victim.unlink()
+    ensure_voc_dataset(tmp_path, **TINY)
+    assert victim.is_file()
+
+
+def test_every_used_class_occurs_about_equally_often(tmp_path: Path) -> None:
+    voc = generate_voc_dataset(tmp_path, num_classes=5, trainval_images=20, test_images=20)
+    for split in ("trainval", "test"):
+        labels = [obj.label for objects in VOC07Index(voc, split).objects for obj in objects]
+        counts = np.bincount(labels, minlength=5)
+        assert counts.min() >= 4 and counts.max() <= 3 * counts.min(), counts
 
 
 def test_refuses_to_overwrite_a_foreign_folder(tmp_path: Path) -> None:

@@ -6,15 +6,13 @@ Layout (what :class:`~ssl_rl.data.image_folder.ImageFolderIndex` reads)::
     root/val/<wnid>/ILSVRC2012_val_<n>.JPEG      (the usual "valprep" class-folder layout)
     root/classes.txt                             lines "<wnid> <readable name>"
 
-Every class is an object category with a characteristic shape (circle, square,
-star, ...) and a characteristic surface pattern (stripes at an orientation,
-checker, dots, ...); colour, size, position and rotation (within limits) are
-random, so the class is defined by shape and pattern only. The object spans
-several cells of a 3 × 3 jigsaw grid. Backgrounds carry global layout cues as
-photos do — a sky/ground split at a random horizon, a linear gradient with a
-random direction, or smooth colour blobs — plus low-frequency shading, a drop
-shadow, small distractors and pixel noise, so that tile positions can be
-inferred from content and no tile is flat.
+Every class is an object outline (:mod:`synthetic_shapes`: simple shapes and objects made
+of parts in a fixed layout); colour, surface pattern (stripes at an orientation, checker,
+dots, ...), size, position and rotation (within limits) are drawn per image, so the class is
+defined by shape and part layout only. The object is large (it spans most cells of a 3 × 3
+jigsaw grid) on a calm background of smooth colour blobs without global layout cues, so that
+tile positions are told by the object's parts; a drop shadow, small distractors and pixel
+noise keep every tile from being flat.
 
 Each image is drawn from its own RNG seeded by (seed, split, class, index), so
 the dataset is deterministic from ``seed`` whatever the number of processes.
@@ -38,21 +36,10 @@ from PIL import Image, ImageDraw, ImageFilter
 from tqdm import tqdm
 
 from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.synthetic_shapes import SHAPES, unit_polygons
 
 logger = logging.getLogger(__name__)
 
-SHAPES = (
-    "circle",
-    "square",
-    "triangle",
-    "star",
-    "cross",
-    "ring",
-    "ellipse",
-    "hexagon",
-    "arrow",
-    "crescent",
-)
 PATTERNS = (
     "horizontal stripes",
     "checker",
@@ -65,10 +52,11 @@ PATTERNS = (
     "zigzag",
     "sunburst",
 )
-MAX_CLASSES = len(SHAPES) * len(PATTERNS)
+MAX_CLASSES = len(SHAPES)
 COMPLETE_MARKER = ".synthetic_complete.json"
 IN_PROGRESS_MARKER = ".synthetic_in_progress"
-_FORMAT_VERSION = 1
+# 2: a class is an outline only; the pattern is drawn per image (it was part of the class).
+_FORMAT_VERSION = 2
 _SUPERSAMPLE = 2
 _JPEG_QUALITY = 90
 
@@ -77,23 +65,17 @@ _JPEG_QUALITY = 90
 class SyntheticClass:
     wnid: str
     shape: str
-    pattern: str
 
     @property
     def name(self) -> str:
-        return f"{self.shape}, {self.pattern}"
+        return self.shape
 
 
 def synthetic_classes(num_classes: int) -> list[SyntheticClass]:
-    """Class ``i``: shape ``i mod 10``; pattern shifted by one for every further ten classes."""
+    """Class ``i``: outline ``SHAPES[i]``."""
     if not 1 <= num_classes <= MAX_CLASSES:
         raise ValueError(f"num_classes must be in [1, {MAX_CLASSES}], got {num_classes}")
-    classes = []
-    for i in range(num_classes):
-        shape = i % len(SHAPES)
-        pattern = (shape + i // len(SHAPES)) % len(PATTERNS)
-        classes.append(SyntheticClass(f"n{90000001 + i:08d}", SHAPES[shape], PATTERNS[pattern]))
-    return classes
+    return [SyntheticClass(f"n{90000001 + i:08d}", SHAPES[i]) for i in range(num_classes)]
 
 
 @dataclass(frozen=True)
@@ -229,25 +211,38 @@ def _prepare_root(root: Path) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class RenderedImage:
+    """One image, the object's coverage (size, size) in [0, 1] and its drawn pattern."""
+
+    image: Image.Image
+    alpha: np.ndarray
+    pattern: str
+
+
 def render_image(cls: SyntheticClass, size: int, rng: np.random.Generator) -> Image.Image:
     """One RGB image of an object of class ``cls`` on a random background."""
+    return render_instance(cls, size, rng).image
+
+
+def render_instance(cls: SyntheticClass, size: int, rng: np.random.Generator) -> RenderedImage:
+    """:func:`render_image` with the object's coverage and pattern (for checks)."""
     ys, xs = _unit_grid(size)
     canvas = _background(ys, xs, rng)
-    centre = rng.uniform(0.38, 0.62, size=2)  # (x, y)
-    radius = rng.uniform(0.28, 0.38)
+    centre = rng.uniform(0.42, 0.58, size=2)  # (x, y)
+    radius = rng.uniform(0.34, 0.42)  # large: most jigsaw tiles show a part of the object
     angle = math.radians(rng.uniform(-25.0, 25.0))
     stretch = rng.uniform(0.88, 1.12)
     mask_hi = _shape_mask(cls.shape, size * _SUPERSAMPLE, centre, radius, angle, stretch)
     object_alpha = _downsample(np.asarray(mask_hi, dtype=np.float32) / 255.0)
     _draw_shadow(canvas, object_alpha, rng)
     _draw_distractors(canvas, size, rng)
-    surface = _object_surface(cls.pattern, size, centre, radius, angle, rng)
-    if cls.pattern == "bordered":
-        surface = _add_border(surface, mask_hi, rng)
+    surface, pattern = object_surface(size, centre, radius, angle, mask_hi, rng)
     alpha = object_alpha[..., None]
     canvas = canvas * (1.0 - alpha) + surface * alpha
     canvas += rng.normal(0.0, 2.5, size=canvas.shape).astype(np.float32)
-    return Image.fromarray(np.clip(canvas + 0.5, 0, 255).astype(np.uint8), mode="RGB")
+    image = Image.fromarray(np.clip(canvas + 0.5, 0, 255).astype(np.uint8), mode="RGB")
+    return RenderedImage(image, object_alpha, pattern)
 
 
 @functools.lru_cache(maxsize=4)
@@ -282,81 +277,22 @@ def _smooth_noise(side: int, cells: int, rng: np.random.Generator) -> np.ndarray
 
 
 def _background(ys: np.ndarray, xs: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Smooth blobs of three random colours at 40 % contrast, with faint shading.
+
+    No horizon or gradient across the image: with such global layout cues the jigsaw was
+    solved from the background, and its features retrieved the demo's objects no better
+    than random ones.
+    """
     size = ys.shape[0]
-    kind = rng.integers(3)
-    if kind == 0:  # landscape: sky gradient over textured ground, slightly tilted horizon
-        horizon = rng.uniform(0.3, 0.7) + math.tan(math.radians(rng.uniform(-8, 8))) * (xs - 0.5)
-        sky_top, sky_low = _random_colour(rng, 0.6, 1.0), _random_colour(rng, 0.7, 1.0)
-        ground_near, ground_far = _random_colour(rng, 0.2, 0.5), _random_colour(rng, 0.4, 0.8)
-        t_sky = np.clip(ys / horizon, 0, 1)[..., None]
-        t_ground = np.clip((ys - horizon) / (1 - horizon), 0, 1)[..., None]
-        sky = sky_top + (sky_low - sky_top) * t_sky
-        ground = ground_far + (ground_near - ground_far) * t_ground
-        ground *= (1 + 0.15 * _smooth_noise(size, 12, rng))[..., None]
-        on_ground = np.clip((ys - horizon) * size + 0.5, 0, 1)[..., None]  # 1 px soft edge
-        canvas = sky + (ground - sky) * on_ground
-    elif kind == 1:  # linear gradient in a random direction
-        direction = rng.uniform(0, 2 * math.pi)
-        t = (xs - 0.5) * math.cos(direction) + (ys - 0.5) * math.sin(direction)
-        t = np.clip(t / math.sqrt(2) + 0.5, 0, 1)[..., None]
-        start = _random_colour(rng)
-        canvas = start + (_random_colour(rng) - start) * t
-    else:  # smooth colour blobs
-        weights = np.stack(
-            [np.maximum(_smooth_noise(size, 4, rng) + 1.2, 0.05) for _ in range(3)], axis=-1
-        )
-        colours = np.stack([_random_colour(rng) for _ in range(3)])
-        canvas = (weights / weights.sum(-1, keepdims=True)) @ colours
-    shading = 1 + 0.12 * _smooth_noise(size, 5, rng)
+    weights = np.stack(
+        [np.maximum(_smooth_noise(size, 4, rng) + 1.2, 0.05) for _ in range(3)], axis=-1
+    )
+    colours = np.stack([_random_colour(rng) for _ in range(3)])
+    canvas = (weights / weights.sum(-1, keepdims=True)) @ colours
+    mean = canvas.reshape(-1, 3).mean(axis=0)
+    canvas = mean + 0.4 * (canvas - mean)
+    shading = 1 + 0.06 * _smooth_noise(size, 5, rng)
     return (canvas * shading[..., None]).astype(np.float32)
-
-
-def _unit_polygon(shape: str) -> list[tuple[list[tuple[float, float]], bool]]:
-    """Polygons in unit object coordinates (y down), each with True = fill, False = cut out."""
-
-    def circle(r: float, cx: float = 0.0, cy: float = 0.0, rx: float = 1.0):
-        return [
-            (cx + rx * r * math.cos(t), cy + r * math.sin(t))
-            for t in np.linspace(0, 2 * math.pi, 72, endpoint=False)
-        ]
-
-    def regular(n: int, r: float, phase: float):
-        return [
-            (r * math.cos(phase + 2 * math.pi * i / n), r * math.sin(phase + 2 * math.pi * i / n))
-            for i in range(n)
-        ]
-
-    if shape == "circle":
-        return [(circle(1.0), True)]
-    if shape == "square":
-        return [(regular(4, 1.1, math.pi / 4), True)]
-    if shape == "triangle":
-        return [([(x, y + 0.2) for x, y in regular(3, 1.25, -math.pi / 2)], True)]
-    if shape == "star":
-        points = [
-            (
-                r * math.cos(-math.pi / 2 + math.pi * i / 5),
-                r * math.sin(-math.pi / 2 + math.pi * i / 5),
-            )
-            for i, r in zip(range(10), [1.15, 0.5] * 5, strict=True)
-        ]
-        return [(points, True)]
-    if shape == "cross":
-        a, b = 0.35, 1.0
-        points = [(-a, -b), (a, -b), (a, -a), (b, -a), (b, a), (a, a), (a, b), (-a, b), (-a, a)]
-        return [([*points, (-b, a), (-b, -a), (-a, -a)], True)]
-    if shape == "ring":
-        return [(circle(1.0), True), (circle(0.55), False)]
-    if shape == "ellipse":
-        return [(circle(0.6, rx=1.0 / 0.6), True)]
-    if shape == "hexagon":
-        return [(regular(6, 1.05, 0.0), True)]
-    if shape == "arrow":
-        points = [(0.0, -1.1), (0.8, -0.2), (0.3, -0.2), (0.3, 1.0), (-0.3, 1.0), (-0.3, -0.2)]
-        return [([*points, (-0.8, -0.2)], True)]
-    if shape == "crescent":
-        return [(circle(1.0), True), (circle(0.85, cx=0.45, cy=-0.15), False)]
-    raise ValueError(f"unknown shape {shape!r}")
 
 
 def _shape_mask(
@@ -365,7 +301,7 @@ def _shape_mask(
     mask = Image.new("L", (side, side), 0)
     draw = ImageDraw.Draw(mask)
     cos, sin = math.cos(angle), math.sin(angle)
-    for points, fill in _unit_polygon(shape):
+    for points, fill in unit_polygons(shape):
         placed = [
             (
                 (centre[0] + radius * (x * stretch * cos - y * sin)) * side,
@@ -375,6 +311,23 @@ def _shape_mask(
         ]
         draw.polygon(placed, fill=255 if fill else 0)
     return mask
+
+
+def object_surface(
+    size: int,
+    centre: np.ndarray,
+    radius: float,
+    angle: float,
+    mask_hi: Image.Image,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, str]:
+    """The surface of one instance: a random pattern (one of :data:`PATTERNS`, returned too) in
+    random colours."""
+    pattern = PATTERNS[int(rng.integers(len(PATTERNS)))]
+    surface = _object_surface(pattern, size, centre, radius, angle, rng)
+    if pattern == "bordered":
+        surface = _add_border(surface, mask_hi, rng)
+    return surface, pattern
 
 
 def _object_surface(

@@ -7,7 +7,8 @@ Layout (what :class:`~ssl_rl.data.voc07.VOC07Index` reads)::
     root/VOCdevkit/VOC2007/ImageSets/Main/{train,val,trainval,test}.txt
     root/VOCdevkit/VOC2007/ImageSets/Main/<cls>_<split>.txt    "<id> <1|-1|0>" for all 20 classes
 
-Every image holds 1–3 objects of the demo's procedural classes (shape + surface pattern, from
+Every image holds 1–3 objects of the demo's procedural classes (an outline: one shape, or
+parts in a layout; colour and surface pattern drawn per object; from
 :mod:`ssl_rl.data.synthetic_images`), VOC class ``i`` drawn as procedural class ``i``. Only the
 first ``num_classes`` VOC classes occur, so the others have no positives (an edge case the
 metric code must handle). Boxes are the tight boxes of the drawn shapes, clipped to the image;
@@ -40,14 +41,13 @@ from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.synthetic_images import (
     _SUPERSAMPLE,
     SyntheticClass,
-    _add_border,
     _background,
     _downsample,
     _draw_distractors,
     _draw_shadow,
-    _object_surface,
     _shape_mask,
     _unit_grid,
+    object_surface,
     synthetic_classes,
 )
 from ssl_rl.data.voc07 import PAPER_MIN_CROP_AREA, VOC_CLASSES, Box, box_area
@@ -59,7 +59,8 @@ IN_PROGRESS_MARKER = ".synthetic_voc_in_progress"
 DIFFICULT_FRACTION = 0.02  # visible box under 2 % of the image: "difficult"
 SMALL_OBJECT_PROBABILITY = 0.2
 PAPER_IMAGE_AREA = 500 * 375  # the typical VOC photo
-_FORMAT_VERSION = 1
+# 2: the image classes are outlines only (colour and pattern drawn per object).
+_FORMAT_VERSION = 2
 _JPEG_QUALITY = 90
 _RADIUS = 0.25  # shape radius in patch units: every shape (incl. the wide ellipse) fits the patch
 _MAX_OVERLAP = 0.35  # IoU allowed between the boxes of one image
@@ -268,9 +269,9 @@ def _paint(
     _paste(full_alpha, placed.alpha, placed.left, placed.top)
     _draw_shadow(canvas, full_alpha, rng)
     patch = placed.alpha.shape[0]
-    surface = _object_surface(cls.pattern, patch, np.array([0.5, 0.5]), _RADIUS, placed.angle, rng)
-    if cls.pattern == "bordered":
-        surface = _add_border(surface, placed.mask_hi, rng)
+    surface, _ = object_surface(
+        patch, np.array([0.5, 0.5]), _RADIUS, placed.angle, placed.mask_hi, rng
+    )
     full_surface = np.zeros_like(canvas)
     _paste(full_surface, surface, placed.left, placed.top)
     canvas *= 1.0 - full_alpha[..., None]
