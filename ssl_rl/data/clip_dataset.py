@@ -25,9 +25,10 @@ from ssl_rl.data.video_io import (
 logger = logging.getLogger(__name__)
 
 
-def evenly_spaced_indices(num_frames: int, count: int) -> list[int]:
-    """The centre frames of ``count`` equal segments of the video (deterministic)."""
-    return [int((k + 0.5) * num_frames / count) for k in range(count)]
+def evenly_spaced_indices(num_frames: int, count: int, phase: float = 0.5) -> list[int]:
+    """The frames at ``phase`` (0 … 1) of ``count`` equal segments of the video: by default
+    their centres (deterministic)."""
+    return [int((k + phase) * num_frames / count) for k in range(count)]
 
 
 def random_sorted_indices(
@@ -43,7 +44,10 @@ class ClipDataset(Dataset[torch.Tensor]):
 
     ``samples`` are AVI files or frame folders (see :class:`AnyVideoSource`). Frames are drawn
     at random from the whole video when ``transform.train``, evenly spaced otherwise (the fixed
-    preprocessing of the policy's validation set). A corrupt video or one shorter than u frames
+    preprocessing of the policy's validation set). ``clips_per_video`` K > 1 (fixed clips only)
+    makes K items of every video, item i being clip i mod K of video i // K: the evenly spaced
+    grid shifted to phase (c + 1/2) / K of its segments, so a small validation split gives K
+    times as many fixed samples. A corrupt video or one shorter than u frames
     is logged, counted (``skipped_count`` over all workers, ``stats`` per process by reason) and
     replaced by the next sample; ``max_consecutive_failures`` bad samples in a row raise a
     DatasetError. Randomness: see :meth:`_draw_generator`.
@@ -57,14 +61,21 @@ class ClipDataset(Dataset[torch.Tensor]):
         seed: int = 0,
         source: VideoSource | None = None,
         max_consecutive_failures: int = 20,
+        clips_per_video: int = 1,
     ) -> None:
         if not samples:
             raise DatasetError("ClipDataset got no videos: check the temporal dataset's lists")
         if num_frames < 1:
             raise ValueError(f"num_frames (u) must be >= 1, got {num_frames}")
+        self.transform = transform if transform is not None else ClipTransform()
+        if clips_per_video < 1 or (clips_per_video > 1 and self.transform.train):
+            raise ValueError(
+                f"clips_per_video must be 1, or > 1 with fixed clips (transform.train=False); "
+                f"got {clips_per_video} with train={self.transform.train}"
+            )
         self.samples = [Path(s) for s in samples]
         self.num_frames = num_frames
-        self.transform = transform if transform is not None else ClipTransform()
+        self.clips_per_video = clips_per_video
         self.seed = seed
         self.source = source if source is not None else AnyVideoSource()
         self.max_consecutive_failures = max_consecutive_failures
@@ -74,7 +85,7 @@ class ClipDataset(Dataset[torch.Tensor]):
         self._skipped_total = multiprocessing.get_context().Value("q", 0)
 
     def __len__(self) -> int:
-        return len(self.samples)
+        return len(self.samples) * self.clips_per_video
 
     @property
     def skipped_count(self) -> int:
@@ -83,17 +94,18 @@ class ClipDataset(Dataset[torch.Tensor]):
 
     def summary(self) -> str:
         """One line for the training log."""
-        return f"{len(self)} videos, {self.skipped_count} unusable video(s) skipped"
+        return f"{len(self.samples)} videos, {self.skipped_count} unusable video(s) skipped"
 
     def __getitem__(self, index: int) -> torch.Tensor:
         generator = self._draw_generator()
+        video, clip_index = divmod(index, self.clips_per_video)
         tried = []
         for attempt in range(self.max_consecutive_failures):
-            path = self.samples[(index + attempt) % len(self.samples)]
+            path = self.samples[(video + attempt) % len(self.samples)]
             tried.append(path)
             if path not in self._bad:
                 try:
-                    clip = self._load(path, generator)
+                    clip = self._load(path, generator, clip_index)
                 except (CorruptVideoError, VideoTooShortError) as error:
                     self._mark_bad(path, error)
                 else:
@@ -108,24 +120,32 @@ class ClipDataset(Dataset[torch.Tensor]):
         )
 
     def frame_indices(
-        self, num_frames: int, path: Path, generator: torch.Generator | None
+        self,
+        num_frames: int,
+        path: Path,
+        generator: torch.Generator | None,
+        clip_index: int = 0,
     ) -> list[int]:
-        """Which frames of a video of ``num_frames`` frames one sample uses."""
+        """Which frames of a video of ``num_frames`` frames one sample (fixed clip
+        ``clip_index``) uses."""
         if num_frames < self.num_frames:
             raise VideoTooShortError(path, num_frames, self.num_frames)
         if self.transform.train:
             return random_sorted_indices(num_frames, self.num_frames, generator)
-        return evenly_spaced_indices(num_frames, self.num_frames)
+        phase = (clip_index + 0.5) / self.clips_per_video
+        return evenly_spaced_indices(num_frames, self.num_frames, phase)
 
-    def _load(self, path: Path, generator: torch.Generator | None) -> torch.Tensor:
-        indices = self.frame_indices(self.source.num_frames(path), path, generator)
+    def _load(
+        self, path: Path, generator: torch.Generator | None, clip_index: int = 0
+    ) -> torch.Tensor:
+        indices = self.frame_indices(self.source.num_frames(path), path, generator, clip_index)
         try:
             frames = self.source.read_frames(path, indices)
         except FrameCountMismatchError as error:
             # The container over-reported its length; the source now knows the true count.
             self.stats["frame_count_corrected"] += 1
             logger.info("%s; sampling again from the decodable frames", error)
-            indices = self.frame_indices(self.source.num_frames(path), path, generator)
+            indices = self.frame_indices(self.source.num_frames(path), path, generator, clip_index)
             try:
                 frames = self.source.read_frames(path, indices)
             except FrameCountMismatchError as again:

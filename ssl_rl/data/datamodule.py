@@ -27,7 +27,9 @@ class OrderingDataModule(pl.LightningDataModule):
 
     From every task's training samples ``policy_holdout`` are set aside (always, so runs
     with and without the policy train on the same data) as the policy's fixed X_val.
-    Pretext validation uses the dataset's own validation/test split.
+    Pretext validation uses the dataset's own validation/test split (for videos,
+    ``val_clips_per_video`` fixed clips of each, so that one video is not a large step of the
+    accuracy on a small split), at most ``val_samples`` per task, evenly spaced.
     """
 
     def __init__(
@@ -82,7 +84,12 @@ class OrderingDataModule(pl.LightningDataModule):
             self.policy_sets[task] = Subset(
                 source.dataset(source.train_samples, train=False, seed=seed), holdout
             )
-            val = source.dataset(source.val_samples, train=False, seed=seed)
+            val = source.dataset(
+                source.val_samples,
+                train=False,
+                seed=seed,
+                clips_per_video=source.val_clips_per_video,
+            )
             self.val_sets[task] = Subset(val, _evenly_spaced(len(val), self.val_samples))
             log.info(
                 "%s: %d training samples, %d held out for the policy, %d for validation",

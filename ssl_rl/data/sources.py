@@ -26,15 +26,31 @@ class TaskSource:
     val_samples: list[Path]
     cfg: Mapping[str, Any]
 
-    def dataset(self, samples: Sequence[Path], train: bool, seed: int) -> Dataset:
-        """A dataset of unpermuted parts; ``train=False`` is fixed, deterministic preprocessing."""
+    def dataset(
+        self, samples: Sequence[Path], train: bool, seed: int, clips_per_video: int = 1
+    ) -> Dataset:
+        """A dataset of unpermuted parts; ``train=False`` is fixed, deterministic preprocessing.
+
+        ``clips_per_video`` > 1 (videos, fixed preprocessing): that many fixed clips per video.
+        """
         if self.kind == "images":
+            if clips_per_video != 1:
+                raise ValueError(f"clips_per_video={clips_per_video} needs videos, not images")
             transform = JigsawTransform(**self.cfg["transform"], train=train)
             return JigsawDataset(list(samples), transform, seed=seed)
         transform = ClipTransform(**self.cfg["transform"], train=train)
         return ClipDataset(
-            list(samples), num_frames=self.cfg["num_frames"], transform=transform, seed=seed
+            list(samples),
+            num_frames=self.cfg["num_frames"],
+            transform=transform,
+            seed=seed,
+            clips_per_video=clips_per_video,
         )
+
+    @property
+    def val_clips_per_video(self) -> int:
+        """Fixed clips per validation video (``val_clips_per_video``, videos only; default 1)."""
+        return int(self.cfg.get("val_clips_per_video", 1)) if self.kind != "images" else 1
 
 
 def build_source(task: str, cfg: Mapping[str, Any]) -> TaskSource:
