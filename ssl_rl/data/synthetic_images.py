@@ -10,9 +10,11 @@ Every class is an object outline (:mod:`synthetic_shapes`: simple shapes and obj
 of parts in a fixed layout); colour, surface pattern (stripes at an orientation, checker,
 dots, ...), size, position and rotation (within limits) are drawn per image, so the class is
 defined by shape and part layout only. The object is large (it spans most cells of a 3 × 3
-jigsaw grid) on a calm background of smooth colour blobs without global layout cues, so that
-tile positions are told by the object's parts; a drop shadow, small distractors and pixel
-noise keep every tile from being flat.
+jigsaw grid) on a calm background of smooth colour blobs, so that tile positions are told by
+the object's parts: nothing else says where up or the object is (no horizon or gradient, no
+drop shadow, no lighting from the top; with them the jigsaw's features retrieved the objects
+barely better than random ones). Small distractors and pixel noise keep tiles from being
+flat.
 
 Each image is drawn from its own RNG seeded by (seed, split, class, index), so
 the dataset is deterministic from ``seed`` whatever the number of processes.
@@ -56,7 +58,9 @@ MAX_CLASSES = len(SHAPES)
 COMPLETE_MARKER = ".synthetic_complete.json"
 IN_PROGRESS_MARKER = ".synthetic_in_progress"
 # 2: a class is an outline only; the pattern is drawn per image (it was part of the class).
-_FORMAT_VERSION = 2
+# 3: calm background, large objects, no drop shadow and no top lighting (jigsaw cues that are
+#    not the object's parts).
+_FORMAT_VERSION = 3
 _SUPERSAMPLE = 2
 _JPEG_QUALITY = 90
 
@@ -235,7 +239,6 @@ def render_instance(cls: SyntheticClass, size: int, rng: np.random.Generator) ->
     stretch = rng.uniform(0.88, 1.12)
     mask_hi = _shape_mask(cls.shape, size * _SUPERSAMPLE, centre, radius, angle, stretch)
     object_alpha = _downsample(np.asarray(mask_hi, dtype=np.float32) / 255.0)
-    _draw_shadow(canvas, object_alpha, rng)
     _draw_distractors(canvas, size, rng)
     surface, pattern = object_surface(size, centre, radius, angle, mask_hi, rng)
     alpha = object_alpha[..., None]
@@ -346,10 +349,7 @@ def _object_surface(
     coverage = _downsample(_pattern(pattern, u, v, rng).astype(np.uint8))[..., None]
     base = _random_colour(rng, 0.45, 1.0)
     accent = 255.0 - base if rng.uniform() < 0.5 else base * rng.uniform(0.25, 0.5)
-    surface = base + (accent - base) * coverage
-    v_low = _downsample(v)
-    light = np.clip(1.15 - 0.15 * (v_low + 1), 0.8, 1.15)  # lit from the object's top
-    return (surface * light[..., None]).astype(np.float32)
+    return (base + (accent - base) * coverage).astype(np.float32)
 
 
 def _pattern(pattern: str, u: np.ndarray, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -393,16 +393,6 @@ def _add_border(surface: np.ndarray, mask_hi: Image.Image, rng: np.random.Genera
     band = _downsample(np.clip(outline, 0, 1))[..., None]
     colour = _random_colour(rng, 0.05, 0.35)
     return surface + (colour - surface) * band
-
-
-def _draw_shadow(canvas: np.ndarray, object_alpha: np.ndarray, rng: np.random.Generator) -> None:
-    """Darken the canvas under a blurred copy of the object, offset down and to the right."""
-    size = canvas.shape[0]
-    offset = (int(size * rng.uniform(0.02, 0.05)), int(size * rng.uniform(0.03, 0.06)))
-    shifted = Image.new("L", (size, size), 0)
-    shifted.paste(Image.fromarray((object_alpha * 255).astype(np.uint8), mode="L"), offset)
-    blurred = np.asarray(shifted.filter(ImageFilter.BoxBlur(max(1, size // 80))), np.float32)
-    canvas *= (1 - rng.uniform(0.25, 0.45) * blurred / 255.0)[..., None]
 
 
 def _draw_distractors(canvas: np.ndarray, size: int, rng: np.random.Generator) -> None:

@@ -1,10 +1,12 @@
-"""Object outlines of the demo's still-image classes: simple shapes and objects made of parts.
+"""Object outlines of the demo's classes: simple shapes and objects made of parts.
 
-A class of the ImageNet- and VOC-format demo sets is one outline; colour and surface pattern
-are drawn per instance. Outlines are polygons in unit object coordinates (y down, the object
-within about 1.1 of its centre); several polygons make an object of parts, drawn in order,
-each filling (True) or cutting out (False). Objects of parts differ by their layout (a disk on
-a stick, a top on two legs, a roof on a box), what the jigsaw task has to learn to solve.
+A class of the ImageNet- and VOC-format demo sets is one outline, colour and surface pattern
+drawn per instance; the demo videos move the same outlines (one per class, with its kind of
+motion), as UCF-101's scenes show objects ImageNet has. Outlines are polygons in unit object
+coordinates (y down, the object within about 1.1 of its centre); several polygons make an
+object of parts, drawn in order, each filling (True) or cutting out (False). Objects of parts
+differ by their layout (a disk on a stick, a top on two legs, a roof on a box), what the
+jigsaw task has to learn to solve.
 """
 
 from __future__ import annotations

@@ -12,9 +12,10 @@ down: split k tests on the k-th block of round(7/25 · groups) groups; the last 
 train. Everything is determined by ``seed``; a marker written last (with the parameters and
 ``GENERATOR_VERSION``) makes it idempotent.
 
-The objects are large (about a fifth of the frame height) and the background's contrast is
-low, so the motion survives the temporal task's small frames (36 px, a 1×1 pool5 in the demo
-trunk); with smaller objects on a busier background the demo's order task stayed at chance.
+The objects are the still-image classes' outlines (:mod:`synthetic_shapes`), large (about half
+the frame height across) on a low-contrast background, so the motion survives the temporal
+task's small frames (36 px, a 1×1 pool5 in the demo trunk); with smaller objects on a busier
+background the demo's order task stayed at chance.
 """
 
 from __future__ import annotations
@@ -155,8 +156,6 @@ def _texture(appearance: Appearance, u: np.ndarray, v: np.ndarray) -> np.ndarray
         wave = np.sin(a * 2 * np.pi / period)
     elif kind == "checker":
         wave = np.sin(a * 2 * np.pi / period) * np.sin(b * 2 * np.pi / period) * 3
-    elif kind == "rings":
-        wave = np.sin(np.hypot(u, v) * 2 * np.pi / period)
     elif kind == "dots":
         wave = np.cos(a * 2 * np.pi / period) + np.cos(b * 2 * np.pi / period) - 1.0
     else:

@@ -44,7 +44,6 @@ from ssl_rl.data.synthetic_images import (
     _background,
     _downsample,
     _draw_distractors,
-    _draw_shadow,
     _shape_mask,
     _unit_grid,
     object_surface,
@@ -60,7 +59,8 @@ DIFFICULT_FRACTION = 0.02  # visible box under 2 % of the image: "difficult"
 SMALL_OBJECT_PROBABILITY = 0.2
 PAPER_IMAGE_AREA = 500 * 375  # the typical VOC photo
 # 2: the image classes are outlines only (colour and pattern drawn per object).
-_FORMAT_VERSION = 2
+# 3: the still images' calm background; no drop shadows.
+_FORMAT_VERSION = 3
 _JPEG_QUALITY = 90
 _RADIUS = 0.25  # shape radius in patch units: every shape (incl. the wide ellipse) fits the patch
 _MAX_OVERLAP = 0.35  # IoU allowed between the boxes of one image
@@ -264,10 +264,9 @@ def _place_object(
 def _paint(
     canvas: np.ndarray, cls: SyntheticClass, placed: _PlacedObject, rng: np.random.Generator
 ) -> None:
-    """Draw the object's shadow, then the object, onto the square canvas."""
+    """Draw the object onto the square canvas."""
     full_alpha = np.zeros(canvas.shape[:2], dtype=np.float32)
     _paste(full_alpha, placed.alpha, placed.left, placed.top)
-    _draw_shadow(canvas, full_alpha, rng)
     patch = placed.alpha.shape[0]
     surface, _ = object_surface(
         patch, np.array([0.5, 0.5]), _RADIUS, placed.angle, placed.mask_hi, rng
