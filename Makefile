@@ -16,6 +16,11 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python train.py experiment=st_policy
 
+# Random init vs 900-step S and T runs on the demo's retrieval sets, 3 seeds (README; about
+# 30 min on 2 cores). Completed runs in multirun/demo_discrimination are read, not redone.
+discrimination: $(STAMP)
+	$(BIN)/python -m benchmarks.demo_discrimination
+
 test: $(STAMP)
 	$(BIN)/pytest -q
 
