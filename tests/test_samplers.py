@@ -194,3 +194,37 @@ def test_draws_on_gpu_match_cpu():
     on_gpu = [sampler.draw(32, "cuda") for sampler in _configured_samplers(seed=1)]
     for cpu, gpu in zip(on_cpu, on_gpu, strict=True):
         assert gpu.is_cuda and torch.equal(cpu, gpu.cpu())
+
+
+def test_samples_per_action_share_one_group_each():
+    sampler = GroupPolicySampler(30, num_groups=3, seed=1, samples_per_action=4)
+    sampler.set_groups(LABELS)
+    sampler.set_group_probs(torch.tensor([0.2, 0.5, 0.3]))
+    drawn = sampler.draw(10, "cpu")  # actions of 4, 4 and 2 samples
+    actions = sampler.pop_actions()
+    assert actions.shape == (3,)
+    assert torch.equal(LABELS[drawn], actions.repeat_interleave(4)[:10])
+    sampler.draw(40_000, "cpu")
+    frequencies = torch.bincount(sampler.pop_actions(), minlength=3).double() / 10_000
+    torch.testing.assert_close(frequencies, torch.tensor([0.2, 0.5, 0.3]).double(), atol=0.015,
+                               rtol=0)  # fmt: skip
+    with pytest.raises(ValueError, match="samples_per_action"):
+        GroupPolicySampler(30, 3, samples_per_action=0)
+
+
+@pytest.mark.parametrize("make", [lambda: UniformSampler(30), _policy_sampler,
+                                  lambda: ErrorProportionalSampler(30)])  # fmt: skip
+def test_every_sampler_records_its_draws_on_request_and_resumes_them(make):
+    sampler = make()
+    sampler.draw(5, "cpu")
+    assert sampler.pop_draws().numel() == 0  # not recording
+    sampler.record_draws = True
+    first = sampler.draw(5, "cpu")
+    state = sampler.state_dict()
+    second = sampler.draw(3, "cpu")
+    assert torch.equal(sampler.pop_draws(), torch.cat([first, second]))
+    resumed = make()
+    resumed.load_state_dict(state)
+    assert resumed.record_draws
+    assert torch.equal(resumed.draw(3, "cpu"), second)
+    assert torch.equal(resumed.pop_draws(), torch.cat([first, second]))

@@ -19,6 +19,15 @@ Decisions:
 - The baseline b is the exponential moving average of the returns, initialised with the
   first return (so the first update carries only the entropy term) rather than with 0,
   which would treat the first return's full size as advantage. b is moved after the update.
+- ``normalize_advantage``: G_t - b is divided by the root of a moving average (same momentum)
+  of the squared advantages, this one included. The rewards' scale (a few 0.01 of error at
+  the demo, unknown at paper scale) then no longer sets the step size; α does.
+- ``entropy="permutations"``: the bonus is the entropy of the distribution over
+  *permutations* that π induces (a group, then a uniform member), up to the constant log|Ψ|:
+  H(π) + Σ_j π_j log(|c_j| / |Ψ|) = -KL(π ‖ group sizes) + const. It is largest at the
+  neutral start (every permutation equally likely), so it pulls π back to "no preference"
+  rather than towards favouring small groups, as the entropy over groups does.
+- With ``horizon = 0`` the return is the episode's own reward and γ has no effect.
 """
 
 from __future__ import annotations
@@ -31,7 +40,9 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ssl_rl.policy.network import PolicyNetwork
+from ssl_rl.policy.network import PolicyNetwork, size_shares
+
+ENTROPY_KINDS = ("groups", "permutations")
 
 
 def discounted_return(rewards: Sequence[float], gamma: float) -> float:
@@ -47,8 +58,8 @@ class PolicyUpdate:
     loss: float
     episode_return: float  # G_t
     baseline: float  # b used for this update (before it was moved towards G_t)
-    advantage: float  # G_t - b
-    entropy: float  # H(π(· | ŝ_t)) before the step
+    advantage: float  # G_t - b (before normalisation)
+    entropy: float  # H(π(· | ŝ_t)) over the groups, before the step
     probs: Tensor  # π(· | ŝ_t) before the step, (|C|,) on the CPU
 
     def scalars(self) -> dict[str, float]:
@@ -79,7 +90,11 @@ class ReinforceLearner:
         horizon: int = 0,
         optimizer: str = "adam",
         mean_over_actions: bool = False,
+        normalize_advantage: bool = False,
+        entropy: str = "groups",
     ) -> None:
+        if entropy not in ENTROPY_KINDS:
+            raise ValueError(f"entropy must be one of {ENTROPY_KINDS}, got {entropy!r}")
         if horizon < 0:
             raise ValueError(f"horizon must be >= 0, got {horizon}")
         if not 0.0 <= baseline_momentum < 1.0:
@@ -92,8 +107,11 @@ class ReinforceLearner:
         self.gamma = gamma
         self.horizon = horizon
         self.mean_over_actions = mean_over_actions
+        self.normalize_advantage = normalize_advantage
+        self.entropy = entropy
         self.optimizer = _make_optimizer(optimizer, policy, lr)
         self.baseline: float | None = None
+        self.advantage_scale: float | None = None  # moving mean of squared advantages
         self.episodes_recorded = 0
         self._buffer: list[dict[str, Any]] = []
 
@@ -134,13 +152,20 @@ class ReinforceLearner:
         advantage = episode_return - baseline
 
         device = next(self.policy.parameters()).device
-        distribution = self.policy.distribution(episode["state"].to(device))
-        counts = episode["counts"].to(device=device, dtype=distribution.logits.dtype)
-        log_prob = (counts * distribution.logits).sum()  # Categorical.logits are log π
+        state = episode["state"].to(device)
+        probs = self.policy.probabilities(state)
+        # Clamped as torch's Categorical does: an empty group's 0 gives a finite log.
+        log_probs = probs.clamp_min(torch.finfo(probs.dtype).eps).log()
+        counts = episode["counts"].to(device=device, dtype=probs.dtype)
+        log_prob = (counts * log_probs).sum()
         if self.mean_over_actions:
             log_prob = log_prob / counts.sum()
-        entropy = distribution.entropy()
-        loss = -(advantage * log_prob + self.entropy_weight * entropy)
+        entropy = -(probs * log_probs).sum()
+        bonus = entropy
+        if self.entropy == "permutations":
+            shares = size_shares(state.to(probs.dtype))
+            bonus = entropy + (probs * shares.clamp_min(torch.finfo(probs.dtype).tiny).log()).sum()
+        loss = -(self._scaled(advantage) * log_prob + self.entropy_weight * bonus)
 
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -158,8 +183,18 @@ class ReinforceLearner:
             baseline=baseline,
             advantage=advantage,
             entropy=entropy.item(),
-            probs=distribution.probs.detach().cpu(),
+            probs=probs.detach().cpu(),
         )
+
+    def _scaled(self, advantage: float) -> float:
+        """The advantage, divided by its running RMS when ``normalize_advantage`` is set."""
+        if not self.normalize_advantage or advantage == 0.0:
+            return advantage
+        squared = advantage * advantage
+        m = self.baseline_momentum
+        previous = self.advantage_scale
+        self.advantage_scale = squared if previous is None else m * previous + (1 - m) * squared
+        return advantage / self.advantage_scale**0.5
 
     def _action_counts(self, actions: Tensor) -> Tensor:
         num_groups = self.policy.num_groups
@@ -179,6 +214,7 @@ class ReinforceLearner:
                 "policy": self.policy.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "baseline": self.baseline,
+                "advantage_scale": self.advantage_scale,
                 "episodes_recorded": self.episodes_recorded,
                 "buffer": self._buffer,
             }
@@ -188,6 +224,7 @@ class ReinforceLearner:
         self.policy.load_state_dict(state["policy"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.baseline = state["baseline"]
+        self.advantage_scale = state.get("advantage_scale")
         self.episodes_recorded = int(state["episodes_recorded"])
         self._buffer = copy.deepcopy(list(state["buffer"]))
 

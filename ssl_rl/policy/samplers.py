@@ -4,6 +4,9 @@ All share one interface (:class:`PermutationSampler`). Each owns a seeded CPU
 ``torch.Generator`` whose state is part of its ``state_dict``, so a resumed run draws the same
 permutations; results are moved to the requested device afterwards (the draws are a few
 hundred integers per step, and CPU generation keeps them identical on every device).
+
+Every sampler can keep the permutations it draws (``record_draws``) until :meth:`pop_draws`:
+the policy callback bins an episode's draws by difficulty for Fig. 4, whatever the sampler.
 """
 
 from __future__ import annotations
@@ -37,6 +40,20 @@ class _SeededSampler:
         self.num_perms = num_perms
         self.generator = torch.Generator(device="cpu")
         self.generator.manual_seed(seed)
+        self.record_draws = False
+        self._draws: list[Tensor] = []
+
+    def _emit(self, perms: Tensor, device: torch.device | str) -> Tensor:
+        """Keep the CPU draws if recording, and hand them out on ``device``."""
+        if self.record_draws:
+            self._draws.append(perms)
+        return perms.to(device)
+
+    def pop_draws(self) -> Tensor:
+        """The permutations drawn since the last call (CPU long tensor), and forget them."""
+        draws = torch.cat(self._draws) if self._draws else torch.empty(0, dtype=torch.long)
+        self._draws = []
+        return draws
 
     def _uniform_perms(self, n: int) -> Tensor:
         return torch.randint(self.num_perms, (n,), generator=self.generator)
@@ -50,7 +67,12 @@ class _SeededSampler:
         return values
 
     def _base_state(self) -> dict[str, Any]:
-        return {"num_perms": self.num_perms, "generator": self.generator.get_state().clone()}
+        return {
+            "num_perms": self.num_perms,
+            "generator": self.generator.get_state().clone(),
+            "record_draws": self.record_draws,
+            "draws": torch.cat(self._draws) if self._draws else torch.empty(0, dtype=torch.long),
+        }
 
     def _load_base_state(self, state: dict[str, Any]) -> None:
         if int(state["num_perms"]) != self.num_perms:
@@ -59,6 +81,9 @@ class _SeededSampler:
                 f"{self.num_perms}: the permutation set changed since the checkpoint"
             )
         self.generator.set_state(state["generator"].clone())
+        self.record_draws = bool(state.get("record_draws", False))
+        draws = state.get("draws")
+        self._draws = [draws.clone()] if draws is not None and draws.numel() else []
 
 
 class UniformSampler(_SeededSampler):
@@ -68,7 +93,7 @@ class UniformSampler(_SeededSampler):
         super().__init__(num_perms, seed)
 
     def draw(self, n: int, device: torch.device | str) -> Tensor:
-        return self._uniform_perms(n).to(device)
+        return self._emit(self._uniform_perms(n), device)
 
     def state_dict(self) -> dict[str, Any]:
         return self._base_state()
@@ -78,21 +103,33 @@ class UniformSampler(_SeededSampler):
 
 
 class GroupPolicySampler(_SeededSampler):
-    """The policy's action: a group per sample from π, then a uniform permutation in it.
+    """The policy's action: a group from π, then a uniform permutation in it per sample.
 
-    The drawn groups (the actions a_k) are kept until :meth:`pop_actions`; set
-    ``record_actions = False`` while the policy is fixed and no update needs them. Without
+    An action covers ``samples_per_action`` consecutive samples of a draw: 1 is the paper's
+    one action per training sample [paper]; larger values make an episode's few actions
+    differ more from each other, so its reward has something to be attributed to
+    [decision, config]. Each sample of an action still gets its own uniform permutation from
+    the chosen group. The drawn groups (the actions a_k) are kept until :meth:`pop_actions`;
+    set ``record_actions = False`` while the policy is fixed and no update needs them. Without
     groups the sampler is uniform over permutations; with groups but no probabilities it draws
     groups in proportion to their size, which is again uniform over permutations.
     """
 
     def __init__(
-        self, num_perms: int, num_groups: int = 10, seed: int = 0, record_actions: bool = True
+        self,
+        num_perms: int,
+        num_groups: int = 10,
+        seed: int = 0,
+        record_actions: bool = True,
+        samples_per_action: int = 1,
     ) -> None:
         super().__init__(num_perms, seed)
         if num_groups < 1:
             raise ValueError(f"num_groups must be >= 1, got {num_groups}")
+        if samples_per_action < 1:
+            raise ValueError(f"samples_per_action must be >= 1, got {samples_per_action}")
         self.num_groups = num_groups
+        self.samples_per_action = samples_per_action
         self.record_actions = record_actions
         self._labels: Tensor | None = None
         self._members = torch.empty(0, dtype=torch.long)
@@ -137,7 +174,7 @@ class GroupPolicySampler(_SeededSampler):
 
     def draw(self, n: int, device: torch.device | str) -> Tensor:
         if self._labels is None:
-            return self._uniform_perms(n).to(device)
+            return self._emit(self._uniform_perms(n), device)
         probs = self._probs if self._probs is not None else self._counts / self.num_perms
         probs = probs * (self._counts > 0)
         if float(probs.sum()) <= 0.0:
@@ -149,16 +186,20 @@ class GroupPolicySampler(_SeededSampler):
                 )
                 self._warned_empty = True
             perms = self._uniform_perms(n)
-            groups = self._labels[perms]
+            actions = self._labels[perms]
         else:
-            groups = torch.multinomial(probs, n, replacement=True, generator=self.generator)
+            num_actions = -(-n // self.samples_per_action)
+            actions = torch.multinomial(
+                probs, num_actions, replacement=True, generator=self.generator
+            )
+            groups = actions.repeat_interleave(self.samples_per_action)[:n]
             sizes = self._counts[groups]
             within = (torch.rand(n, generator=self.generator, dtype=torch.float64) * sizes).long()
             within = torch.minimum(within, sizes - 1)
             perms = self._members[self._offsets[groups] + within]
         if self.record_actions:
-            self._actions.append(groups)
-        return perms.to(device)
+            self._actions.append(actions)
+        return self._emit(perms, device)
 
     def pop_actions(self) -> Tensor:
         """The groups drawn since the last call (CPU long tensor), and forget them."""
@@ -170,6 +211,7 @@ class GroupPolicySampler(_SeededSampler):
         state = self._base_state()
         state.update(
             num_groups=self.num_groups,
+            samples_per_action=self.samples_per_action,
             record_actions=self.record_actions,
             labels=None if self._labels is None else self._labels.clone(),
             probs=None if self._probs is None else self._probs.clone(),
@@ -228,10 +270,9 @@ class ErrorProportionalSampler(_SeededSampler):
 
     def draw(self, n: int, device: torch.device | str) -> Tensor:
         if self._probs is None:
-            return self._uniform_perms(n).to(device)
-        return torch.multinomial(self._probs, n, replacement=True, generator=self.generator).to(
-            device
-        )
+            return self._emit(self._uniform_perms(n), device)
+        perms = torch.multinomial(self._probs, n, replacement=True, generator=self.generator)
+        return self._emit(perms, device)
 
     def state_dict(self) -> dict[str, Any]:
         state = self._base_state()
