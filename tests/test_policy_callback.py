@@ -122,6 +122,134 @@ def test_monitor_mode_measures_without_changing_sampling(compose_train) -> None:
     tasks = _policy_state(Path(cfg.paths.output_dir))
     for task in ("spatial", "temporal"):
         assert tasks[task]["learner"] is None
-        assert tasks[task]["episodes"] == 0
         assert tasks[task]["history"]["validation_steps"] == [0, 2, 3]  # cycle of 3 steps
         assert "labels" not in tasks[task]["sampler"]  # still the uniform sampler
+        # The same episodes as with the policy, measured: what uniform sampling drew, by
+        # error quartile, and the reward it would have earned.
+        history = tasks[task]["history"]
+        assert tasks[task]["episodes"] == 1
+        assert len(history["rewards"]) == len(history["quantile_fractions"]) == 1
+        assert sum(history["quantile_fractions"][0]) == pytest.approx(1.0)
+        assert history["action_counts"] == []
+
+
+def _rewards_by_hand(history: dict, ratio_of: dict[int, float]) -> list[float]:
+    """Eq. 7 from the recorded validations: r = E_t + (E_t − E_{t−1}) · ratio − E_{t+1}."""
+    errors = dict(zip(history["validation_steps"], history["errors"], strict=True))
+    steps = history["validation_steps"]
+    rewards = []
+    for (e_t, e_next), closed in zip(
+        history["episode_errors"], history["episode_steps"], strict=True
+    ):
+        start = max(s for s in steps if s < closed and errors[s] == e_t)
+        before = [s for s in steps if s < start]
+        trend = 0.0 if not before else (e_t - errors[before[-1]]) * ratio_of[start - before[-1]]
+        rewards.append(e_t + trend - e_next)
+    return rewards
+
+
+@pytest.mark.parametrize(
+    ("baseline", "interval", "expected_validations"),
+    [
+        ("paper", 2, [0, 2, 3, 5, 6, 8]),
+        ("scaled", 2, [0, 2, 3, 5, 6, 8]),
+        ("paper", 0, [0, 2, 4, 6, 8]),  # back to back: each validation closes and opens
+    ],
+)
+def test_reward_baselines_follow_eq_7(
+    baseline: str, interval: int, expected_validations: list[int], compose_train
+) -> None:
+    cfg = compose_train(
+        [
+            "experiment=s_policy",
+            "trainer.max_steps=9",
+            f"policy.reward_baseline={baseline}",
+            f"policy_timing.interval={interval}",
+            f"policy_timing.episode_steps={1 if interval else 2}",
+        ]
+    )
+    train(cfg)
+    history = _policy_state(Path(cfg.paths.output_dir))["spatial"]["history"]
+    assert history["validation_steps"] == expected_validations
+    episode = 1 if interval else 2
+    # paper: 2 E_t − E_{t−1} whatever the spans; scaled: the trend × episode / span.
+    ratios = {span: 1.0 if baseline == "paper" else episode / span for span in (1, 2, 3)}
+    assert history["rewards"] == pytest.approx(_rewards_by_hand(history, ratios))
+    assert len(history["rewards"]) == len(history["action_counts"]) > 1
+
+
+def test_discounted_returns_over_a_horizon_in_a_run(compose_train) -> None:
+    """horizon 1: the update of episode t uses G_t = r_t + γ r_{t+1} (horizon 0: G_t = r_t)."""
+    cfg = compose_train(
+        [
+            "experiment=s_policy",
+            "trainer.max_steps=10",
+            "policy_timing.interval=0",
+            "policy_timing.episode_steps=2",
+            "policy.learner.horizon=1",
+            "policy.learner.gamma=0.5",
+        ]
+    )
+    train(cfg)
+    run_dir = Path(cfg.paths.output_dir)
+    rewards = _policy_state(run_dir)["spatial"]["history"]["rewards"]
+    with open(run_dir / "csv" / "metrics.csv") as handle:
+        returns = [float(r["policy/spatial/return"]) for r in csv.DictReader(handle)
+                   if r.get("policy/spatial/return")]  # fmt: skip
+    assert len(rewards) == 4 and len(returns) == 3  # the last episode waits for r_{t+1}
+    expected = [rewards[t] + 0.5 * rewards[t + 1] for t in range(3)]
+    assert returns == pytest.approx(expected, abs=1e-6)
+
+
+def test_summary_records_the_noise_test_and_figures_show_it(compose_train) -> None:
+    cfg = compose_train(
+        [
+            "experiment=s_policy",
+            "trainer.max_steps=9",
+            "policy_timing.interval=0",
+            "policy_timing.episode_steps=2",
+            "policy.noise_shuffles=9",
+        ]
+    )
+    summary = train(cfg)
+    entry = summary["policy"]["spatial"]
+    assert entry["episodes"] == 4 and entry["mode"] == "rl"
+    assert 0.1 <= entry["p_value_vs_noise"] <= 1.0  # (1 + k) / 10
+    written = json.loads((Path(cfg.paths.output_dir) / "summary.json").read_text())
+    assert written["policy"]["spatial"]["p_value_vs_noise"] == entry["p_value_vs_noise"]
+    state = _policy_state(Path(cfg.paths.output_dir))["spatial"]
+    assert state["noise_test"]["shuffles"] == 9
+    assert len(state["noise_test"]["band_low"]) == 4
+    history = state["history"]
+    # One π per episode (the one that acted), not one per validation.
+    assert len(history["group_probs"]) == len(history["hard_mass"]) == 5  # the 5th still open
+    assert len(history["group_fractions"]) == 4
+
+
+def test_init_from_copies_weights_only(compose_train, tmp_path: Path) -> None:
+    source = compose_train(["experiment=s", "trainer.max_steps=2"], output_dir=tmp_path / "src")
+    train(source)
+    cfg = compose_train(
+        ["experiment=policy_analysis", f"init_from={tmp_path / 'src'}", "trainer.max_steps=0"],
+        output_dir=tmp_path / "init",
+    )
+    summary = train(cfg)
+    assert summary["status"] == "completed", summary.get("traceback")
+    assert summary["init_from"].endswith("last.ckpt")
+    a = torch.load(tmp_path / "src/checkpoints/last.ckpt", weights_only=False)
+    b = torch.load(tmp_path / "init/checkpoints/last.ckpt", weights_only=False)
+    assert b["global_step"] == 0
+    for name, tensor in a["state_dict"].items():
+        torch.testing.assert_close(tensor, b["state_dict"][name], msg=name)
+
+    both = compose_train([f"init_from={tmp_path / 'src'}", f"ckpt_path={tmp_path / 'src'}"])
+    with pytest.raises(ValueError, match="set one of them"):
+        train(both)
+    wrong = compose_train(
+        ["experiment=policy_analysis", f"init_from={tmp_path / 'src'}", "model.trunk.width=0.25"]
+    )
+    with pytest.raises(RuntimeError, match="shape mismatches"):
+        train(wrong)
+    missing = compose_train([f"init_from={tmp_path / 'nowhere'}"])
+    with pytest.raises(FileNotFoundError, match="init_from"):
+        train(missing)

@@ -12,9 +12,9 @@ median ratio), group k-1 the easiest.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from matplotlib import colormaps
@@ -23,6 +23,8 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.image import AxesImage
 from matplotlib.ticker import MaxNLocator
+
+from ssl_rl.policy.difficulty import bin_groups
 
 # Hard = red, easy = purple, as in the paper's Fig. 4.
 DIFFICULTY_COLORMAP = "rainbow"
@@ -33,25 +35,6 @@ SUM_TOLERANCE = 1e-3
 
 class EmptyHistoryError(ValueError):
     """Raised when a figure is asked for before anything was recorded."""
-
-
-def bin_groups(k: int, bins: int) -> list[range]:
-    """Split groups 0..k-1 into ``bins`` runs of consecutive groups.
-
-    Every bin gets ``k // bins`` groups; the ``k % bins`` extra groups go to the outermost bins
-    first (hardest, easiest, second hardest, ...), so the split is symmetric and the "hard" and
-    "easy" bins are equally wide: k=10, bins=4 gives {0,1,2}, {3,4}, {5,6}, {7,8,9}.
-    """
-    if k < 1:
-        raise ValueError(f"need at least one group, got k={k}")
-    if not 1 <= bins <= k:
-        raise ValueError(f"bins must be in [1, k={k}], got {bins}")
-    sizes = [k // bins] * bins
-    outside_in = [i // 2 if i % 2 == 0 else bins - 1 - i // 2 for i in range(bins)]
-    for index in outside_in[: k % bins]:
-        sizes[index] += 1
-    starts = np.concatenate([[0], np.cumsum(sizes)])
-    return [range(int(a), int(b)) for a, b in itertools.pairwise(starts)]
 
 
 def bin_fractions(fractions: np.ndarray, bins: int) -> np.ndarray:
@@ -90,26 +73,136 @@ def group_choice_figure(
 
 
 def draw_group_choices(
-    ax: Axes, fractions: np.ndarray, episodes: Sequence[int] | None = None, bins: int = 4
+    ax: Axes,
+    fractions: np.ndarray,
+    episodes: Sequence[int] | None = None,
+    bins: int = 4,
+    overlay: Mapping[str, Sequence[float]] | None = None,
 ) -> None:
-    """Draw :func:`group_choice_figure`'s stacked bars (and legend) into ``ax``."""
+    """Draw :func:`group_choice_figure`'s stacked bars (and legend) into ``ax``.
+
+    ``overlay`` maps labels to a hardest-bin share per episode (e.g. a no-learning control,
+    or the share group sizes alone would give); each is drawn as a line where the top bin of
+    such an episode would begin (1 − share).
+    """
     binned = bin_fractions(fractions, bins)
-    x = _x_values(episodes, binned.shape[0], "episodes")
     groups = bin_groups(np.asarray(fractions).shape[1], bins)
+    labels = [_bin_label(b, groups) for b in range(bins)]
+    _stacked_bars(ax, binned, episodes, labels, overlay)
+    ax.set_ylabel("fraction of actions")
+
+
+def draw_quantile_choices(
+    ax: Axes,
+    fractions: np.ndarray,
+    episodes: Sequence[int] | None = None,
+    overlay: Mapping[str, Sequence[float]] | None = None,
+) -> None:
+    """Fig. 4 by the drawn permutations' own validation error: (episodes, quantiles) shares,
+    hardest quantile on top; dotted lines mark what uniform sampling gives (1 / quantiles)."""
+    fractions = _check_distributions(fractions, "quantile fractions")
+    bins = fractions.shape[1]
+    labels = [f"{_QUANTILE_NAMES.get(bins, 'quantile')} {b + 1} by error" for b in range(bins)]
+    labels[0] += " (hardest)"
+    labels[-1] += " (easiest)"
+    _stacked_bars(ax, fractions, episodes, labels, overlay)
+    for level in np.arange(1, bins) / bins:
+        ax.axhline(level, color="black", linestyle=":", linewidth=0.8)
+    ax.set_ylabel("fraction of drawn permutations")
+
+
+_QUANTILE_NAMES = {4: "quartile", 5: "quintile", 10: "decile"}
+
+
+def _stacked_bars(
+    ax: Axes,
+    binned: np.ndarray,
+    episodes: Sequence[int] | None,
+    labels: Sequence[str],
+    overlay: Mapping[str, Sequence[float]] | None,
+) -> None:
+    bins = binned.shape[1]
+    x = _x_values(episodes, binned.shape[0], "episodes")
     colors = _difficulty_colors(bins)
     width = 0.8 * (float(np.min(np.diff(x))) if len(x) > 1 else 1.0)
     bottom = np.zeros(len(x))
     # Stack from the easiest (bottom) to the hardest (top).
     for b in reversed(range(bins)):
-        ax.bar(x, binned[:, b], width, bottom=bottom, color=colors[b], label=_bin_label(b, groups))
+        ax.bar(x, binned[:, b], width, bottom=bottom, color=colors[b], label=labels[b])
         bottom += binned[:, b]
+    for (name, share), style in zip((overlay or {}).items(), ("-", "--", "-."), strict=False):
+        share = np.asarray(share, dtype=np.float64)
+        if share.shape != (len(x),):
+            raise ValueError(f"overlay {name!r} needs one value per episode ({len(x)})")
+        ax.plot(x, 1.0 - share, color="black", linestyle=style, linewidth=1.2, label=name)
     ax.set_xlabel("episode")
-    ax.set_ylabel("fraction of actions")
     ax.set_ylim(0, 1)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=MAX_X_TICKS, integer=True))
-    handles, labels = ax.get_legend_handles_labels()
-    # Legend reads top-down like the stack: hard ... easy.
-    ax.legend(handles[::-1], labels[::-1], loc="center left", bbox_to_anchor=(1.01, 0.5))
+    handles, names = ax.get_legend_handles_labels()
+    # Legend reads top-down like the stack: hard ... easy (lines first).
+    ax.legend(handles[::-1], names[::-1], loc="center left", bbox_to_anchor=(1.01, 0.5))
+
+
+def draw_hard_mass(
+    ax: Axes,
+    hard_mass: Sequence[float],
+    neutral_mass: Sequence[float],
+    noise: Mapping[str, Any] | None = None,
+    episodes: Sequence[int] | None = None,
+) -> None:
+    """π's probability of the hardest groups per episode, the share their size alone gives
+    (the neutral start), and the 5-95 % band of shuffled-reward replays (noise)."""
+    mass = np.asarray(hard_mass, dtype=np.float64)
+    x = _x_values(episodes, len(mass), "episodes")
+    if noise is not None and len(noise.get("band_low", [])) == len(x):
+        band = f"shuffled rewards, 5-95 % ({noise['shuffles']} replays)"
+        ax.fill_between(
+            x, noise["band_low"], noise["band_high"], color="gray", alpha=0.3, label=band
+        )
+    neutral = np.asarray(neutral_mass[: len(x)])
+    ax.plot(x, neutral, color="black", linestyle="--", label="neutral (share of permutations)")
+    label = "π(hard groups)"
+    if noise is not None:
+        label += f", p = {noise['p_value']:.3f} vs noise"
+    ax.plot(x, mass, color=_difficulty_colors(2)[0], label=label)
+    ax.set_xlabel("episode")
+    ax.set_ylabel("probability of the hardest groups")
+    ax.set_ylim(0, 1)
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=MAX_X_TICKS, integer=True))
+    ax.legend(loc="center left", bbox_to_anchor=(1.01, 0.5), fontsize="small")
+
+
+def fig4_figure(
+    history: Mapping[str, Sequence[Any]],
+    noise: Mapping[str, Any] | None = None,
+    title: str = "",
+    bins: int = 4,
+) -> Figure:
+    """Fig. 4 from a policy history: drawn permutations by error quartile; with a policy also
+    its groups (with the share group sizes alone give) and π's hard mass against noise."""
+    quantiles = np.asarray(history["quantile_fractions"], dtype=np.float64)
+    with_policy = len(history.get("group_fractions", [])) > 0
+    panels = 3 if with_policy else 1
+    fig = Figure(figsize=(10, 3.6 * panels), layout="constrained")
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot(panels, 1, 1)
+    draw_quantile_choices(ax, quantiles)
+    ax.set_title(f"{title}: drawn permutations per episode, by validation-error quartile")
+    if with_policy:
+        episodes = len(history["group_fractions"])
+        neutral = list(history["neutral_hard_mass"][:episodes])
+        ax = fig.add_subplot(panels, 1, 2)
+        draw_group_choices(
+            ax,
+            np.asarray(history["group_fractions"]),
+            bins=bins,
+            overlay={"hard share from group sizes alone": neutral},
+        )
+        ax.set_title(f"{title}: actions per episode, by the policy's groups (0 = hardest)")
+        ax = fig.add_subplot(panels, 1, 3)
+        draw_hard_mass(ax, history["hard_mass"][:episodes], neutral, noise)
+        ax.set_title(f"{title}: the policy's mass on the hardest groups")
+    return fig
 
 
 def permutation_error_heatmap(errors: np.ndarray, steps: Sequence[int], title: str = "") -> Figure:

@@ -6,15 +6,33 @@ from collections.abc import Sequence
 
 from torch import Tensor
 
+# How E^BL_{t+1} extrapolates from E_{t-1} (the validation that preceded E_t) and E_t.
+# paper: 2 E_t - E_{t-1} exactly as written [paper, Eq. 7].
+# scaled: the trend E_t - E_{t-1} rescaled to the episode's length in steps [decision].
+BASELINES = ("paper", "scaled")
+
+
+def span_ratio(baseline: str, episode_steps: int, steps_before: int) -> float:
+    """The factor on the trend E_t − E_{t−1} for the chosen ``baseline``.
+
+    ``steps_before`` is the number of training steps from E_{t−1} to E_t, ``episode_steps``
+    from E_t to E_{t+1}. With equal spans both baselines are 2 E_t − E_{t−1}.
+    """
+    if baseline not in BASELINES:
+        raise ValueError(f"policy.reward_baseline must be one of {BASELINES}, got {baseline!r}")
+    if baseline == "paper" or steps_before <= 0:
+        return 1.0
+    return episode_steps / steps_before
+
 
 def extrapolated_baseline(
     error_now: float, error_before: float | None = None, span_ratio: float = 1.0
 ) -> float:
     """E^BL_{t+1} = E_t + (E_t - E_{t-1}) * span_ratio; 2 E_t - E_{t-1} at span_ratio 1.
 
-    ``span_ratio`` is (steps from E_t to E_{t+1}) / (steps from E_{t-1} to E_t): the trend is
-    extrapolated linearly in training steps [decision]. Without an E_{t-1} it is E_t (no trend
-    yet) [decision].
+    ``span_ratio`` is (steps from E_t to E_{t+1}) / (steps from E_{t-1} to E_t) for the
+    scaled baseline, 1 for the paper's. Without an E_{t-1} it is E_t (no trend yet)
+    [decision].
     """
     if error_before is None:
         return float(error_now)

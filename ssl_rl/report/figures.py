@@ -16,7 +16,12 @@ from matplotlib import colormaps
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from ssl_rl.callbacks.policy_figures import draw_group_choices, draw_permutation_errors, save_png
+from ssl_rl.callbacks.policy_figures import (
+    draw_group_choices,
+    draw_permutation_errors,
+    draw_quantile_choices,
+    save_png,
+)
 from ssl_rl.report.runs import Run, RunSet
 from ssl_rl.report.table import ablation_label, experiment_order
 
@@ -95,20 +100,42 @@ def pick_policy_run(runs: RunSet) -> Run | None:
     )
 
 
-def group_choices_figure(run: Run, bins: int = 4) -> Figure:
-    """Fig. 4: per episode, the fraction of actions per difficulty bin, one panel per task."""
+def group_choices_figure(run: Run, control: Run | None = None, bins: int = 4) -> Figure:
+    """Fig. 4, one row per task: (left) the drawn permutations by their validation-error
+    quartile, with the same seed's run without policy overlaid; (right) the actions by the
+    policy's groups, with the hard share group sizes alone would give."""
     tasks = [t for t, h in run.policy.items() if h.group_fractions.size]
-    fig = Figure(figsize=(9, 3.5 * len(tasks)), layout="constrained")
+    fig = Figure(figsize=(16, 3.6 * len(tasks)), layout="constrained")
     FigureCanvasAgg(fig)
     for index, task in enumerate(tasks):
-        ax = fig.add_subplot(len(tasks), 1, index + 1)
-        fractions = run.policy[task].group_fractions
-        draw_group_choices(ax, fractions, bins=bins)
-        ax.set_title(
-            f"{ablation_label(run.experiment)} seed {run.seed}, {task}: "
-            "permutations chosen per episode, by difficulty"
+        history = run.policy[task]
+        label = f"{ablation_label(run.experiment)} seed {run.seed}, {task}"
+        ax = fig.add_subplot(len(tasks), 2, 2 * index + 1)
+        overlay = {}
+        episodes = len(history.quantile_fractions)
+        reference = control.policy.get(task) if control is not None else None
+        if control and reference and len(reference.quantile_fractions) >= episodes > 0:
+            name = f"{ablation_label(control.experiment)}: hardest-quartile share"
+            overlay[name] = reference.quantile_fractions[:episodes, 0]
+        if episodes:
+            draw_quantile_choices(ax, history.quantile_fractions, overlay=overlay)
+        ax.set_title(f"{label}: drawn permutations by validation-error quartile")
+        ax = fig.add_subplot(len(tasks), 2, 2 * index + 2)
+        fractions = history.group_fractions
+        neutral = history.neutral_hard_mass[: len(fractions)]
+        overlay = (
+            {"hard share from group sizes alone": neutral} if len(neutral) == len(fractions) else {}
         )
+        draw_group_choices(ax, fractions, bins=bins, overlay=overlay)
+        ax.set_title(f"{label}: actions by the policy's groups")
     return fig
+
+
+def pick_control(runs: RunSet, policy_run: Run) -> Run | None:
+    """The same seed's run of the matching experiment without policy (st for st_policy)."""
+    partner = dict(FIG6_PAIRS).get(policy_run.experiment)
+    matches = [r for r in runs.completed if r.experiment == partner and r.seed == policy_run.seed]
+    return matches[0] if matches else None
 
 
 def pick_comparison(runs: RunSet, task: str = "spatial") -> tuple[Run, Run] | None:
@@ -156,8 +183,9 @@ def write_figures(runs: RunSet, out_dir: str | Path, task: str = "spatial") -> d
     if policy_run is None:
         log.warning("fig4: no completed run has policy episodes (group choices); figure skipped")
     else:
+        control = pick_control(runs, policy_run)
         written["fig4"] = save_png(
-            group_choices_figure(policy_run), out_dir / "fig4_group_choices.png"
+            group_choices_figure(policy_run, control), out_dir / "fig4_group_choices.png"
         )
     pair = pick_comparison(runs, task)
     if pair is None:

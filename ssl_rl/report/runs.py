@@ -37,12 +37,19 @@ class PolicyHistory:
     permutation_errors: np.ndarray  # (validations, |Ψ|), per-permutation validation error
     episode_steps: list[int]
     group_fractions: np.ndarray  # (episodes, |C|), fraction of actions per difficulty group
-    group_probs: np.ndarray  # (group updates, |C|), π's probabilities
+    group_probs: np.ndarray  # (episodes, |C|), π's probabilities that chose the actions
     rewards: list[float]
+    quantile_fractions: np.ndarray  # (episodes, 4), drawn permutations per error quartile
+    episode_errors: np.ndarray  # (episodes, 2): E_t, E_{t+1}
+    hard_mass: list[float]  # π(hard groups) per episode
+    neutral_hard_mass: list[float]  # the hard groups' share of the permutations
+    noise_test: dict[str, Any] | None = None  # ssl_rl.policy.replay.NoiseTest.as_dict()
 
     @classmethod
-    def from_state(cls, history: Mapping[str, Any]) -> PolicyHistory:
-        """From ``TaskPolicyState.state_dict()["history"]``."""
+    def from_state(
+        cls, history: Mapping[str, Any], noise_test: Mapping[str, Any] | None = None
+    ) -> PolicyHistory:
+        """From ``TaskPolicyState.state_dict()``'s ``history`` (and ``noise_test``)."""
         errors = history.get("permutation_errors") or []
         return cls(
             validation_steps=[int(s) for s in history.get("validation_steps", [])],
@@ -56,6 +63,11 @@ class PolicyHistory:
             group_fractions=_matrix(history.get("group_fractions", [])),
             group_probs=_matrix(history.get("group_probs", [])),
             rewards=[float(r) for r in history.get("rewards", [])],
+            quantile_fractions=_matrix(history.get("quantile_fractions", [])),
+            episode_errors=_matrix(history.get("episode_errors", [])),
+            hard_mass=[float(m) for m in history.get("hard_mass", [])],
+            neutral_hard_mass=[float(m) for m in history.get("neutral_hard_mass", [])],
+            noise_test=None if noise_test is None else dict(noise_test),
         )
 
 
@@ -231,7 +243,7 @@ def _read_checkpoint(run: Run) -> None:
     for key, state in callbacks.items():
         if key.startswith(POLICY_CALLBACK_PREFIX):
             run.policy = {
-                task: PolicyHistory.from_state(task_state["history"])
+                task: PolicyHistory.from_state(task_state["history"], task_state.get("noise_test"))
                 for task, task_state in state.get("tasks", {}).items()
             }
         elif key.startswith(NN_CALLBACK_PREFIX) and not run.nn_history:
