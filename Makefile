@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow test-fast lint format bench grid report clean
+.PHONY: install demo test test-slow test-fast lint format bench grid report policy-analysis clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -50,6 +50,31 @@ grid: $(STAMP)
 
 report: $(STAMP)
 	$(BIN)/python -m ssl_rl.report $(SWEEP) --out docs/results
+
+# The paper's Fig. 4 protocol (README): a 300-step S checkpoint, then from it the policy and
+# three controls (no learning: lr 0; uniform; error-proportional), 3 seeds each; one thread
+# per run, two runs at a time (make -j2). A finished run (its summary.json) is not redone.
+ANALYSIS ?= multirun/policy_analysis
+ANALYSIS_SEEDS ?= 1 2 3
+ANALYSIS_ARMS ?= pa_policy pa_policy_lr0 pa_uniform pa_errprop
+ARM_pa_policy_lr0 = policy.learner.lr=0
+ARM_pa_uniform = policy=monitor
+ARM_pa_errprop = policy=errprop
+ANALYSIS_RUNS = $(foreach arm,$(ANALYSIS_ARMS),$(foreach seed,$(ANALYSIS_SEEDS),\
+	$(ANALYSIS)/runs/$(arm)_seed$(seed)/summary.json))
+policy-analysis: $(STAMP)
+	$(MAKE) -j2 $(ANALYSIS_RUNS)
+	$(BIN)/python -m ssl_rl.report.policy_analysis $(ANALYSIS)/runs --out docs/results/policy_analysis
+
+$(ANALYSIS)/base/summary.json:
+	$(BIN)/python train.py experiment=s trainer.max_steps=300 '~callbacks.nn_retrieval' \
+		hydra.run.dir=$(ANALYSIS)/base
+
+$(ANALYSIS)/runs/%/summary.json: $(ANALYSIS)/base/summary.json
+	OMP_NUM_THREADS=1 $(BIN)/python train.py experiment=policy_analysis \
+		init_from=$(ANALYSIS)/base name=$(firstword $(subst _seed, ,$*)) \
+		seed=$(lastword $(subst _seed, ,$*)) $(ARM_$(firstword $(subst _seed, ,$*))) \
+		'~callbacks.progress_bar' trainer.enable_progress_bar=false hydra.run.dir=$(ANALYSIS)/runs/$*
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.permutations

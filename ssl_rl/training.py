@@ -16,6 +16,7 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from ssl_rl.callbacks.train_metrics import TrainMetricWindow
+from ssl_rl.init_from import load_initial_weights
 from ssl_rl.run_summary import task_metrics, write_summary
 
 log = logging.getLogger(__name__)
@@ -40,14 +41,23 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
     try:
         pl.seed_everything(cfg.seed, workers=True)
         ckpt_path = resolve_checkpoint(cfg.ckpt_path)
+        init_from = cfg.get("init_from")
+        if ckpt_path is not None and init_from:
+            raise ValueError(
+                "ckpt_path resumes a run (everything restored) and init_from starts a new one "
+                "from its weights only; set one of them"
+            )
         if ckpt_path is not None:
             _resume_wandb_run(cfg, ckpt_path)
         datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data, _convert_="all")
         model: pl.LightningModule = hydra.utils.instantiate(cfg.model, _convert_="all")
+        if init_from:
+            summary["init_from"] = str(load_initial_weights(model, init_from))
         window = TrainMetricWindow()
         callbacks = [*instantiate_group(cfg.get("callbacks")), window]
-        if cfg.get("policy"):
-            callbacks.append(hydra.utils.instantiate(cfg.policy, _convert_="all"))
+        policy = hydra.utils.instantiate(cfg.policy, _convert_="all") if cfg.get("policy") else None
+        if policy is not None:
+            callbacks.append(policy)
         loggers: list[Logger] = instantiate_group(cfg.get("logger"))
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
         for logger in loggers:
@@ -63,6 +73,8 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
             chance={t: 1.0 / p.num_classes for t, p in model.permutations.items()},
             checkpoint=_last_checkpoint(trainer),
         )
+        if policy is not None:
+            summary["policy"] = policy.summary()
     except Exception as error:
         summary.update(status="failed", error=repr(error), traceback=traceback.format_exc())
         log.exception("run %s (seed %s) failed", cfg.name, cfg.seed)

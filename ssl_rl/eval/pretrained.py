@@ -41,16 +41,17 @@ def trunk_config(trunk: CaffeNetTrunk) -> dict[str, Any]:
     }
 
 
-def resolve_pretrained_path(value: str | Path) -> Path:
-    """A checkpoint file, or a ``train.py`` run directory (its ``checkpoints/last.ckpt``)."""
+def resolve_pretrained_path(value: str | Path, key: str = "ckpt") -> Path:
+    """A checkpoint file, or a ``train.py`` run directory (its ``checkpoints/last.ckpt``);
+    ``key`` is the config key named in the error."""
     path = Path(value).expanduser()
     if path.is_dir():
         path = path / "checkpoints" / "last.ckpt"
     if not path.is_file():
+        hint = ", or ckpt=null for the random-init baseline" if key == "ckpt" else ""
         raise FileNotFoundError(
-            f"ckpt={value!r}: no checkpoint at {path}. Pass a .ckpt written by train.py or its "
-            "run directory (outputs/<experiment>/<time>/), or ckpt=null for the random-init "
-            "baseline."
+            f"{key}={value!r}: no checkpoint at {path}. Pass a .ckpt written by train.py or its "
+            f"run directory (outputs/<experiment>/<time>/){hint}."
         )
     return path
 
