@@ -45,7 +45,8 @@ MARKER = ".ssl_rl_complete.json"
 # 2: objects 0.20-0.25 (was 0.13-0.17) of the height, background contrast about halved.
 # 3: classes are shape + kind of motion only; colour, texture, background, size vary per group
 #    and clip (each class had its own colour family and texture, which random features retrieve).
-GENERATOR_VERSION = 3
+# 4: no ring texture (a radial pattern marks the object's centre, a cue that is not its shape).
+GENERATOR_VERSION = 4
 FPS = 25
 _SUPERSAMPLE = 4  # outlines are drawn at 4x and box-filtered down (antialiasing)
 
