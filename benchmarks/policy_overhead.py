@@ -62,16 +62,20 @@ def demo(steps: int, overrides: list[str]) -> dict[str, float]:
     return seconds
 
 
-def _timed(fn: Callable[[], object], device: torch.device, repeat: int) -> float:
-    fn()  # warm-up
+def _timed(
+    fn: Callable[[], object], device: torch.device, repeat: int, warm_up: bool = True
+) -> tuple[float, object]:
+    """Mean seconds per call over ``repeat`` calls, and the last call's result."""
+    if warm_up:
+        fn()
     if device.type == "cuda":
         torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(repeat):
-        fn()
+        result = fn()
     if device.type == "cuda":
         torch.cuda.synchronize()
-    return (time.perf_counter() - start) / repeat
+    return (time.perf_counter() - start) / repeat, result
 
 
 def paper_shapes(batch: int, repeat: int, overrides: list[str]) -> dict[str, float]:
@@ -100,28 +104,24 @@ def paper_shapes(batch: int, repeat: int, overrides: list[str]) -> dict[str, flo
         loss.backward()
         optimizer.step()
 
-    seconds = {"step": _timed(step, device, repeat)}
+    seconds = {"step": _timed(step, device, repeat)[0]}
     holdout = cfg.data.policy_holdout
     learner = ReinforceLearner(PolicyNetwork(cfg.policy.num_groups, cfg.policy.hidden,
                                              neutral_start=True), **cfg.policy.learner)  # fmt: skip
+    k, inits = cfg.policy.num_groups, cfg.policy.kmeans_inits
     for task, spec in cfg.model.tasks.items():
         x_val = torch.randn(holdout, spec.num_parts, 3, size, size, device=device)
-        with autocast:
-            seconds[f"validate_{task}"] = _timed(
-                lambda t=task, x=x_val: measure_ratio_matrix(model, t, x), device, 1
+        with autocast:  # the training step warmed the kernels up; one call is minutes on a CPU
+            seconds[f"validate_{task}"], s = _timed(
+                lambda t=task, x=x_val: measure_ratio_matrix(model, t, x), device, 1, False
             )
-            s = measure_ratio_matrix(model, task, x_val)
-        groups = group_permutations(
-            s.cpu(), k=cfg.policy.num_groups, n_init=cfg.policy.kmeans_inits
+        seconds[f"group_{task}"], groups = _timed(
+            lambda s=s: group_permutations(s.cpu(), k=k, n_init=inits), device, 2
         )
-        seconds[f"group_{task}"] = _timed(
-            lambda s=s: group_permutations(s.cpu(), k=cfg.policy.num_groups,
-                                           n_init=cfg.policy.kmeans_inits), device, 2
-        )  # fmt: skip
-        actions = torch.randint(cfg.policy.num_groups, (batch * cfg.policy_timing.episode_steps,))
+        actions = torch.randint(k, (cfg.policy_timing.episode_steps,))  # one per step
         seconds[f"update_{task}"] = _timed(
             lambda g=groups, a=actions: learner.record(g.state, a, 0.01), device, 5
-        )
+        )[0]
     interval, episode = cfg.policy_timing.interval, cfg.policy_timing.episode_steps
     basic = (interval + episode) * seconds["step"]
     validations = sum(2 * v for k, v in seconds.items() if k.startswith("validate_"))
