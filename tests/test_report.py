@@ -15,9 +15,11 @@ from PIL import Image
 from ssl_rl.report.__main__ import main
 from ssl_rl.report.evaluate import compose_finetune_config, finetune_overrides
 from ssl_rl.report.figures import (
+    group_choices_figure,
     mean_std_curve,
     permutation_error_comparison,
     pick_comparison,
+    pick_control,
     pick_policy_run,
 )
 from ssl_rl.report.runs import Run, RunSet, load_runs
@@ -209,6 +211,13 @@ def test_figure_choices_and_fig6_panels_share_one_scale(sweep: Path) -> None:
     policy_run = pick_policy_run(runs)
     assert policy_run is not None and policy_run.experiment == "st_policy"
     assert policy_run.policy["spatial"].group_fractions.shape == (1, 10)
+    # Fig. 4: the same seed's run without policy is overlaid on the quartile view.
+    control = pick_control(runs, policy_run)
+    assert control is not None and (control.experiment, control.seed) == ("st", 1)
+    figure = group_choices_figure(policy_run, control)
+    quartile_axes = figure.axes[0::2]
+    assert all(any("hardest-quartile" in line.get_label() for line in ax.lines)
+               for ax in quartile_axes)  # fmt: skip
     pair = pick_comparison(runs)
     assert pair is not None
     with_policy, without_policy = pair

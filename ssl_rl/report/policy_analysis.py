@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -232,17 +231,18 @@ def _band(ax: Any, x: np.ndarray, values: np.ndarray, color: Any, label: str) ->
         ax.fill_between(x, mean - std, mean + std, color=color, alpha=0.2)
 
 
-def _mean_std(values: np.ndarray) -> list[float]:
+def _mean_std(values: np.ndarray) -> list[float | None]:
+    """[mean, sample std]; the std is None (strict JSON) for a single seed."""
     values = np.asarray(values, dtype=np.float64)
-    std = float(values.std(ddof=1)) if values.size > 1 else math.nan
+    std = float(values.std(ddof=1)) if values.size > 1 else None
     return [float(values.mean()), std]
 
 
-def _fmt(value: Sequence[float] | None, digits: int = 3) -> str:
+def _fmt(value: Sequence[float | None] | None, digits: int = 3) -> str:
     if value is None:
         return "–"
     mean, std = value
-    return f"{mean:.{digits}f}" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+    return f"{mean:.{digits}f}" if std is None else f"{mean:.{digits}f} ± {std:.{digits}f}"
 
 
 def main(argv: Sequence[str] | None = None) -> None:
