@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow test-fast lint format bench grid report policy-analysis clean
+.PHONY: install demo test test-slow test-fast lint format bench grid grid-a grid-b report policy-analysis clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -43,10 +43,18 @@ format: $(STAMP)
 GRID_SHORT = trainer.max_steps=450 trainer.val_check_interval=150 model.scheduler.step_size=400 \
 	policy_timing.interval=50 policy_timing.episode_steps=5 \
 	callbacks.model_checkpoint.every_n_train_steps=450 callbacks.nn_retrieval.frames_per_video=5
-SWEEP ?= multirun/demo_grid_v2
+# Two sweeps side by side, one thread each (2 cores), balanced by run time; `make report`
+# reads both.
+SWEEP ?= multirun/demo_grid_v3
+GRID_a = s,s_policy,t,t_policy
+GRID_b = s_then_t,st,st_policy
 grid: $(STAMP)
-	$(BIN)/python train.py -m seed=1,2,3 experiment=s,s_policy,t,t_policy,s_then_t,st,st_policy \
-		$(GRID_SHORT) hydra.sweep.dir=$(SWEEP)
+	$(MAKE) -j2 grid-a grid-b
+
+grid-a grid-b: grid-%: $(STAMP)
+	mkdir -p $(SWEEP)
+	OMP_NUM_THREADS=1 $(BIN)/python train.py -m seed=1,2,3 experiment=$(GRID_$*) \
+		$(GRID_SHORT) hydra.sweep.dir=$(SWEEP)/$* > $(SWEEP)/$*.log 2>&1
 
 report: $(STAMP)
 	$(BIN)/python -m ssl_rl.report $(SWEEP) --out docs/results

@@ -115,7 +115,7 @@ def group_choices_figure(run: Run, control: Run | None = None, bins: int = 4) ->
         episodes = len(history.quantile_fractions)
         reference = control.policy.get(task) if control is not None else None
         if control and reference and len(reference.quantile_fractions) >= episodes > 0:
-            name = f"{ablation_label(control.experiment)}: hardest-quartile share"
+            name = f"{ablation_label(control.experiment)}: 1 − hardest-quartile share"
             overlay[name] = reference.quantile_fractions[:episodes, 0]
         if episodes:
             draw_quantile_choices(ax, history.quantile_fractions, overlay=overlay)

@@ -160,7 +160,7 @@ def run_fig4(arm: Arm, controls: Sequence[Arm], task: str) -> Figure:
         for other, other_history in zip(control.runs, control.histories, strict=True):
             if other.seed == run.seed and len(other_history.quantile_fractions) >= episodes:
                 share = _smooth(other_history.quantile_fractions[None, :episodes, 0])[0]
-                overlay[f"{control.name}: hardest share ({SMOOTH}-ep. mean)"] = share
+                overlay[f"{control.name}: 1 − its hardest share ({SMOOTH}-ep. mean)"] = share
     fig = Figure(figsize=(12, 4.5), layout="constrained")
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
