@@ -196,7 +196,7 @@ def fig4_figure(
             ax,
             np.asarray(history["group_fractions"]),
             bins=bins,
-            overlay={"hard share from group sizes alone": neutral},
+            overlay={"1 − hard share from group sizes alone": neutral},
         )
         ax.set_title(f"{title}: actions per episode, by the policy's groups (0 = hardest)")
         ax = fig.add_subplot(panels, 1, 3)

@@ -124,7 +124,9 @@ def group_choices_figure(run: Run, control: Run | None = None, bins: int = 4) ->
         fractions = history.group_fractions
         neutral = history.neutral_hard_mass[: len(fractions)]
         overlay = (
-            {"hard share from group sizes alone": neutral} if len(neutral) == len(fractions) else {}
+            {"1 − hard share from group sizes alone": neutral}
+            if len(neutral) == len(fractions)
+            else {}
         )
         draw_group_choices(ax, fractions, bins=bins, overlay=overlay)
         ax.set_title(f"{label}: actions by the policy's groups")
