@@ -59,13 +59,15 @@ grid-a grid-b: grid-%: $(STAMP)
 report: $(STAMP)
 	$(BIN)/python -m ssl_rl.report $(SWEEP) --out docs/results
 
-# The paper's Fig. 4 protocol (README): a 300-step S checkpoint, then from it the policy and
-# three controls (no learning: lr 0; uniform; error-proportional), 3 seeds each; one thread
+# The paper's Fig. 4 protocol (README): a 300-step S checkpoint, then from it the policy, the
+# policy with the paper's one action per sample, and three controls (no learning: lr 0;
+# uniform; error-proportional), 3 seeds each; one thread
 # per run, two runs at a time (make -j2). A finished run (its summary.json) is not redone.
 ANALYSIS ?= multirun/policy_analysis
 ANALYSIS_SEEDS ?= 1 2 3
-ANALYSIS_ARMS ?= pa_policy pa_policy_lr0 pa_uniform pa_errprop
+ANALYSIS_ARMS ?= pa_policy pa_policy_lr0 pa_policy_spa1 pa_uniform pa_errprop
 ARM_pa_policy_lr0 = policy.learner.lr=0
+ARM_pa_policy_spa1 = policy.samples_per_action=1
 ARM_pa_uniform = policy=monitor
 ARM_pa_errprop = policy=errprop
 ANALYSIS_RUNS = $(foreach arm,$(ANALYSIS_ARMS),$(foreach seed,$(ANALYSIS_SEEDS),\
