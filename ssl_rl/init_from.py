@@ -11,10 +11,14 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import torch
 from torch import nn
 
-from ssl_rl.eval.pretrained import CheckpointMismatchError, resolve_pretrained_path
+from ssl_rl.eval.pretrained import (
+    CheckpointMismatchError,
+    key_mismatches,
+    read_checkpoint,
+    resolve_pretrained_path,
+)
 
 log = logging.getLogger(__name__)
 
@@ -27,27 +31,12 @@ def load_initial_weights(model: nn.Module, value: str | Path) -> Path:
     of a task this run does not train) are ignored and logged.
     """
     path = resolve_pretrained_path(value, key="init_from")
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises several types for truncated / foreign files
-        raise CheckpointMismatchError(f"init_from: {path} cannot be read ({error})") from error
-    saved = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
-    if not isinstance(saved, dict):
-        raise CheckpointMismatchError(f"init_from: {path} has no 'state_dict' (not from train.py)")
+    checkpoint, saved = read_checkpoint(path, context="init_from: ")
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(saved))
-    mis_shaped = sorted(
-        f"{k}: checkpoint {tuple(saved[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in set(expected) & set(saved)
-        if saved[k].shape != expected[k].shape
-    )
-    if missing or mis_shaped:
-        lines = [f"init_from: {path} does not fit this run's model (same model.* config needed)"]
-        for title, keys in (("missing keys", missing), ("shape mismatches", mis_shaped)):
-            if keys:
-                more = f", ... ({len(keys)} in all)" if len(keys) > 8 else ""
-                lines.append(f"  {title}: {', '.join(keys[:8])}{more}")
-        raise CheckpointMismatchError("\n".join(lines))
+    problems = key_mismatches(expected, saved, unexpected=False)
+    if problems:
+        header = f"init_from: {path} does not fit this run's model (same model.* config needed)"
+        raise CheckpointMismatchError("\n".join([header, *problems]))
     model.load_state_dict({k: saved[k] for k in expected}, strict=True)
     ignored = sorted(set(saved) - set(expected))
     log.info(

@@ -228,16 +228,16 @@ class PermutationPolicyCallback(pl.Callback):
         for task in pl_module.schedule.active(step):
             state = self.tasks[task]
             if position == 0:
-                s, error = self._validate(trainer, pl_module, task, step)
+                s, error, permutation_errors = self._validate(trainer, pl_module, task, step)
                 self._close_episode(trainer, task, state, step, error)
                 if self.interval == 0:
-                    self._start_episode(trainer, task, state, s, error, step)
+                    self._start_episode(trainer, task, state, s, permutation_errors, error, step)
                 else:
                     self._act_on_state(trainer, task, state, s, opening=False)
                 state.last_error, state.last_step = error, step
             elif position == self.interval:
-                s, error = self._validate(trainer, pl_module, task, step)
-                self._start_episode(trainer, task, state, s, error, step)
+                s, error, permutation_errors = self._validate(trainer, pl_module, task, step)
+                self._start_episode(trainer, task, state, s, permutation_errors, error, step)
                 state.last_error, state.last_step = error, step
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
@@ -254,12 +254,12 @@ class PermutationPolicyCallback(pl.Callback):
         task: str,
         state: TaskPolicyState,
         s: Tensor,
+        permutation_errors: Tensor,
         error: float,
         step: int,
     ) -> None:
         """Open episode t at E_t: π proposes its actions from ŝ_t; draws are recorded."""
         groups = self._act_on_state(trainer, task, state, s, opening=True)
-        permutation_errors = per_permutation_error(s).cpu()
         state.episode = {
             "error": error,
             "error_before": state.last_error,
@@ -326,8 +326,9 @@ class PermutationPolicyCallback(pl.Callback):
     # ----------------------------------------------------------------- state
     def _validate(
         self, trainer: pl.Trainer, module: pl.LightningModule, task: str, step: int
-    ) -> tuple[Tensor, float]:
-        """Measure s on X_val; identical on every rank (rank 0's measurement is broadcast)."""
+    ) -> tuple[Tensor, float, Tensor]:
+        """Measure s on X_val (identical on every rank: rank 0's measurement is broadcast);
+        returns s, E and the per-permutation error (CPU)."""
         s = measure_ratio_matrix(module, task, self.validation_parts[task], self.chunk_size)
         if trainer.world_size > 1:
             s = trainer.strategy.broadcast(s, src=0)
@@ -340,7 +341,7 @@ class PermutationPolicyCallback(pl.Callback):
         self._log(trainer, {f"policy/{task}/validation_error": error}, step)
         if isinstance(state.sampler, ErrorProportionalSampler):
             state.sampler.set_errors(permutation_errors)
-        return s, error
+        return s, error, permutation_errors
 
     def _act_on_state(
         self, trainer: pl.Trainer, task: str, state: TaskPolicyState, s: Tensor, opening: bool

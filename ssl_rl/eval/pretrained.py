@@ -56,6 +56,45 @@ def resolve_pretrained_path(value: str | Path, key: str = "ckpt") -> Path:
     return path
 
 
+def read_checkpoint(path: Path, context: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
+    """The checkpoint dict written by ``train.py`` and its ``state_dict``; a file that is not
+    one is a :class:`CheckpointMismatchError` naming it (``context`` prefixes the message)."""
+    try:
+        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as error:  # torch raises several types for truncated / foreign files
+        raise CheckpointMismatchError(
+            f"{context}{path}: cannot be read as a PyTorch checkpoint ({error})"
+        ) from error
+    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
+    if not isinstance(state, dict):
+        raise CheckpointMismatchError(
+            f"{context}{path}: no 'state_dict' entry; expected a Lightning checkpoint written "
+            "by train.py"
+        )
+    return checkpoint, state
+
+
+def key_mismatches(
+    expected: dict[str, torch.Tensor], saved: dict[str, Any], unexpected: bool
+) -> list[str]:
+    """Message lines for the keys ``saved`` lacks, mis-shapes and (if ``unexpected``) adds."""
+    groups = {
+        "missing keys": sorted(set(expected) - set(saved)),
+        "unexpected keys": sorted(set(saved) - set(expected)) if unexpected else [],
+        "shape mismatches": sorted(
+            f"{k}: checkpoint {tuple(saved[k].shape)} vs model {tuple(expected[k].shape)}"
+            for k in set(expected) & set(saved)
+            if saved[k].shape != expected[k].shape
+        ),
+    }
+    lines = []
+    for title, keys in groups.items():
+        if keys:
+            more = f", ... ({len(keys)} in all)" if len(keys) > 8 else ""
+            lines.append(f"  {title}: {', '.join(keys[:8])}{more}")
+    return lines
+
+
 def load_pretrained_trunk(trunk: CaffeNetTrunk, ckpt: str | Path) -> TrunkLoadReport:
     """Copy the ``trunk.*`` tensors of a pretraining checkpoint into ``trunk``, strictly.
 
@@ -66,17 +105,7 @@ def load_pretrained_trunk(trunk: CaffeNetTrunk, ckpt: str | Path) -> TrunkLoadRe
     shape: a trunk pretrained at stride 2 on tiles transfers to stride 4 at 227 px.
     """
     path = resolve_pretrained_path(ckpt)
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises several types for truncated / foreign files
-        raise CheckpointMismatchError(
-            f"{path}: cannot be read as a PyTorch checkpoint ({error})"
-        ) from error
-    state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
-    if not isinstance(state, dict):
-        raise CheckpointMismatchError(
-            f"{path}: no 'state_dict' entry; expected a Lightning checkpoint written by train.py"
-        )
+    checkpoint, state = read_checkpoint(path)
     trunk_state = {
         k[len(TRUNK_PREFIX) :]: v for k, v in state.items() if k.startswith(TRUNK_PREFIX)
     }
@@ -89,31 +118,15 @@ def load_pretrained_trunk(trunk: CaffeNetTrunk, ckpt: str | Path) -> TrunkLoadRe
             + ")"
         )
     expected = trunk.state_dict()
-    missing = sorted(set(expected) - set(trunk_state))
-    unexpected = sorted(set(trunk_state) - set(expected))
-    mis_shaped = sorted(
-        f"{k}: checkpoint {tuple(trunk_state[k].shape)} vs model {tuple(expected[k].shape)}"
-        for k in set(expected) & set(trunk_state)
-        if trunk_state[k].shape != expected[k].shape
-    )
-    if missing or unexpected or mis_shaped:
+    problems = key_mismatches(expected, trunk_state, unexpected=True)
+    if problems:
         lines = [f"{path}: the checkpoint's trunk does not match the configured trunk."]
         if saved_config is not None:
             lines.append(f"  checkpoint trunk: {saved_config}; configured: {trunk_config(trunk)}")
             lines.append("  set trunk.width / trunk.groups to the checkpoint's values")
         else:
             lines.append(f"  configured trunk: {trunk_config(trunk)} (check trunk.width/groups)")
-        for title, keys in (
-            ("missing keys", missing),
-            ("unexpected keys", unexpected),
-            ("shape mismatches", mis_shaped),
-        ):
-            if keys:
-                shown = ", ".join(keys[:8]) + (
-                    f", ... ({len(keys)} in all)" if len(keys) > 8 else ""
-                )
-                lines.append(f"  {title}: {shown}")
-        raise CheckpointMismatchError("\n".join(lines))
+        raise CheckpointMismatchError("\n".join(lines + problems))
     trunk.load_state_dict(trunk_state, strict=True)
     report = TrunkLoadReport(
         path=path,

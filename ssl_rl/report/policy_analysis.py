@@ -214,13 +214,10 @@ def make_analysis(paths: Sequence[str | Path], out_dir: str | Path, task: str = 
 
 def _smooth(values: np.ndarray) -> np.ndarray:
     """Trailing moving average over episodes (axis 1), shorter at the start."""
-    cumulative = np.cumsum(values, axis=1)
-    out = np.empty_like(cumulative, dtype=np.float64)
-    for t in range(values.shape[1]):
-        start = max(0, t - SMOOTH + 1)
-        total = cumulative[:, t] - (cumulative[:, start - 1] if start else 0)
-        out[:, t] = total / (t - start + 1)
-    return out
+    cumulative = np.cumsum(np.pad(values, ((0, 0), (1, 0))), axis=1, dtype=np.float64)
+    ends = np.arange(values.shape[1]) + 1
+    starts = np.maximum(0, ends - SMOOTH)
+    return (cumulative[:, ends] - cumulative[:, starts]) / (ends - starts)
 
 
 def _band(ax: Any, x: np.ndarray, values: np.ndarray, color: Any, label: str) -> None:
