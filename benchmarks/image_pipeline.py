@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssl_rl.data.image_folder import ImageFolderIndex, load_rgb
-from ssl_rl.data.jigsaw_dataset import JigsawDataset
-from ssl_rl.data.jigsaw_transform import JigsawTransform
-from ssl_rl.data.synthetic_images import generate_image_dataset, render_image, synthetic_classes
+from ssl_rl.data.pretext.jigsaw_dataset import JigsawDataset
+from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
+from ssl_rl.data.readers.image_folder import ImageFolderIndex, load_rgb
+from ssl_rl.data.synthetic.images import generate_image_dataset, render_image, synthetic_classes
 
 DEMO = {"resize": 128, "crop": 126, "tile_crop": 36, "tile_size": 36}
 PAPER = {"resize": 256, "crop": 255, "tile_crop": 64, "tile_size": 64}

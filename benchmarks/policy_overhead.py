@@ -30,7 +30,6 @@ import torch
 
 from benchmarks.config import compose_train
 from ssl_rl.policy.groups import group_permutations
-from ssl_rl.policy.measure import measure_ratio_matrix
 from ssl_rl.policy.network import PolicyNetwork
 from ssl_rl.policy.reinforce import ReinforceLearner
 from ssl_rl.training import train
@@ -113,7 +112,7 @@ def paper_shapes(batch: int, repeat: int, overrides: list[str]) -> dict[str, flo
         x_val = torch.randn(holdout, spec.num_parts, 3, size, size, device=device)
         with autocast:  # the training step warmed the kernels up; one call is minutes on a CPU
             seconds[f"validate_{task}"], s = _timed(
-                lambda t=task, x=x_val: measure_ratio_matrix(model, t, x), device, 1, False
+                lambda t=task, x=x_val: model.validation_ratios(t, x), device, 1, False
             )
         seconds[f"group_{task}"], groups = _timed(
             lambda s=s: group_permutations(s.cpu(), k=k, n_init=inits), device, 2

@@ -26,11 +26,11 @@ from pathlib import Path
 import av
 import torch
 
-from ssl_rl.data.clip_dataset import ClipDataset
-from ssl_rl.data.clip_transform import ClipTransform
 from ssl_rl.data.prepare_frames import extract_all
-from ssl_rl.data.synthetic_videos import ensure_video_dataset
-from ssl_rl.data.video_io import AnyVideoSource, AviVideoSource, write_avi
+from ssl_rl.data.pretext.clip_dataset import ClipDataset
+from ssl_rl.data.pretext.clip_transform import ClipTransform
+from ssl_rl.data.readers.video_io import AnyVideoSource, AviVideoSource, write_avi
+from ssl_rl.data.synthetic.videos import ensure_video_dataset
 
 DEMO_TRANSFORM = {"frame_size": 36, "resize_short": 48, "crop": 44, "jitter": 2}
 UCF_TRANSFORM = {"frame_size": 64, "resize_short": 128, "crop": 112, "jitter": 4}

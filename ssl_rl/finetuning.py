@@ -15,7 +15,7 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
-from ssl_rl.data.demo import ensure_demo_data
+from ssl_rl.data.synthetic.demo import ensure_demo_data
 from ssl_rl.eval import datasets as eval_data
 from ssl_rl.eval.classifier import TransferClassifier
 from ssl_rl.eval.linear_probe import LinearProbes

@@ -18,6 +18,7 @@ from ssl_rl.nets.caffenet import CaffeNetTrunk
 from ssl_rl.permutations import PermutationSet, apply_permutation
 from ssl_rl.phase_reset import FreshOptimization
 from ssl_rl.policy.samplers import PermutationSampler, UniformSampler
+from ssl_rl.policy.state import softmax_ratio
 from ssl_rl.schedule import TaskSchedule
 
 HeadFactory = Callable[..., nn.Module]
@@ -100,6 +101,29 @@ class OrderingPretrainer(pl.LightningModule):
         return self.heads[task].score_all_orders(
             features, self.permutations[task].perms, chunk_size=chunk_size
         )
+
+    @torch.no_grad()
+    def validation_ratios(self, task: str, parts: Tensor, chunk_size: int | None = None) -> Tensor:
+        """The policy's state s (|Ψ|, V) on the unpermuted ``parts`` (Eq. 6's softmax ratios).
+
+        The trunk and fc6 see each part once; only the order-dependent head runs per ψ, in
+        chunks of orders, each reduced to softmax ratios at once so (V, |Ψ|, |Ψ|) logits never
+        exist. Runs in eval mode (BN running statistics, no dropout) and restores the mode.
+        """
+        was_training = self.training
+        self.eval()
+        try:
+            features = self.part_features(task, parts)
+            perms = self.permutations[task].perms
+            s = torch.empty(perms.shape[0], parts.shape[0], device=parts.device)
+            for indices, logits in self.heads[task].iter_order_logits(features, perms, chunk_size):
+                probs = logits.float().softmax(dim=-1)  # (V, Qc, C)
+                target = indices.to(parts.device).repeat(parts.shape[0])
+                ratios = softmax_ratio(probs.flatten(0, 1), target).view(parts.shape[0], -1)
+                s[indices.to(parts.device)] = ratios.T
+            return s
+        finally:
+            self.train(was_training)
 
     # ----------------------------------------------------------------- training
     def _task_loss(

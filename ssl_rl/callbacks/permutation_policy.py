@@ -31,8 +31,8 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from ssl_rl.callbacks.image_logging import log_figure
-from ssl_rl.callbacks.policy_figures import (
+from ssl_rl.figures.image_logging import log_figure
+from ssl_rl.figures.policy import (
     fig4_figure,
     permutation_error_heatmap,
     policy_probability_figure,
@@ -40,7 +40,6 @@ from ssl_rl.callbacks.policy_figures import (
 )
 from ssl_rl.policy.difficulty import FIG4_BINS, bin_shares, error_quantile_bins, hard_groups
 from ssl_rl.policy.groups import GroupAssignment, group_permutations
-from ssl_rl.policy.measure import measure_ratio_matrix
 from ssl_rl.policy.network import PolicyNetwork, size_shares
 from ssl_rl.policy.reinforce import ReinforceLearner
 from ssl_rl.policy.replay import noise_test
@@ -329,7 +328,7 @@ class PermutationPolicyCallback(pl.Callback):
     ) -> tuple[Tensor, float, Tensor]:
         """Measure s on X_val (identical on every rank: rank 0's measurement is broadcast);
         returns s, E and the per-permutation error (CPU)."""
-        s = measure_ratio_matrix(module, task, self.validation_parts[task], self.chunk_size)
+        s = module.validation_ratios(task, self.validation_parts[task], self.chunk_size)
         if trainer.world_size > 1:
             s = trainer.strategy.broadcast(s, src=0)
         error = float(error_rate(s))

@@ -13,10 +13,10 @@ from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ssl_rl.data.demo import ensure_demo_data
-from ssl_rl.data.samplers import EndlessShuffleSampler, SeededDraws
+from ssl_rl.data.endless_sampling import EndlessShuffleSampler, SeededDraws
 from ssl_rl.data.scheduled_loader import ScheduledTaskLoader
 from ssl_rl.data.sources import TaskSource, build_source
+from ssl_rl.data.synthetic.demo import ensure_demo_data
 from ssl_rl.schedule import TaskSchedule
 
 log = logging.getLogger(__name__)

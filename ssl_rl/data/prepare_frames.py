@@ -23,7 +23,7 @@ import av
 from PIL import Image
 from tqdm import tqdm
 
-from ssl_rl.data.video_io import frame_to_rgb
+from ssl_rl.data.readers.video_io import frame_to_rgb
 
 logger = logging.getLogger(__name__)
 

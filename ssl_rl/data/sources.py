@@ -9,12 +9,12 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from ssl_rl.data.clip_dataset import ClipDataset
-from ssl_rl.data.clip_transform import ClipTransform
-from ssl_rl.data.image_folder import ImageFolderIndex
-from ssl_rl.data.jigsaw_dataset import JigsawDataset
-from ssl_rl.data.jigsaw_transform import JigsawTransform
-from ssl_rl.data.ucf101 import UCF101Index
+from ssl_rl.data.pretext.clip_dataset import ClipDataset
+from ssl_rl.data.pretext.clip_transform import ClipTransform
+from ssl_rl.data.pretext.jigsaw_dataset import JigsawDataset
+from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
+from ssl_rl.data.readers.image_folder import ImageFolderIndex
+from ssl_rl.data.readers.ucf101 import UCF101Index
 
 
 @dataclass

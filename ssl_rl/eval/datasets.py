@@ -8,16 +8,16 @@ from typing import Any, Literal
 
 from torch.utils.data import Dataset
 
-from ssl_rl.data.hmdb51 import HMDB51Index
-from ssl_rl.data.image_folder import ImageFolderIndex
-from ssl_rl.data.imagenet_val import imagenet_val_index
-from ssl_rl.data.labelled_images import LabelledImages
-from ssl_rl.data.ucf101 import UCF101Index
-from ssl_rl.data.video_frames import VideoFramesDataset
-from ssl_rl.data.voc07 import VOC07Index
-from ssl_rl.data.voc_crops import VOCCropDataset
-from ssl_rl.data.voc_images import VOCImageDataset
+from ssl_rl.data.readers.hmdb51 import HMDB51Index
+from ssl_rl.data.readers.image_folder import ImageFolderIndex
+from ssl_rl.data.readers.imagenet_val import imagenet_val_index
+from ssl_rl.data.readers.ucf101 import UCF101Index
+from ssl_rl.data.readers.voc07 import VOC07Index
+from ssl_rl.eval.labelled_images import LabelledImages
 from ssl_rl.eval.transforms import FixedResize, TransferTransform
+from ssl_rl.eval.video_frames import VideoFramesDataset
+from ssl_rl.eval.voc_crops import VOCCropDataset
+from ssl_rl.eval.voc_images import VOCImageDataset
 
 Subset = Literal["train", "test"]
 

@@ -7,7 +7,7 @@ from typing import Literal
 import torch
 from torchvision.transforms import v2
 
-from ssl_rl.data.part_normalization import normalize_per_part
+from ssl_rl.data.pretext.part_normalization import normalize_per_part
 
 # ImageNet statistics for users who pick normalization=imagenet.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)

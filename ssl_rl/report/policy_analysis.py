@@ -28,7 +28,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from scipy.stats import combine_pvalues
 
-from ssl_rl.callbacks.policy_figures import draw_quantile_choices, save_png
+from ssl_rl.figures.policy import draw_quantile_choices, save_png
 from ssl_rl.report.runs import PolicyHistory, Run, load_runs
 
 log = logging.getLogger("ssl_rl.report.policy_analysis")

@@ -1,0 +1,124 @@
+"""Dataset of unpermuted jigsaw tiles from a list of image files.
+
+Randomness: in training mode every item gets a private generator seeded by
+``seed`` and one draw of torch's global RNG. The global RNG differs per
+DataLoader worker and epoch (base seed + worker id), and per draw under
+``SeededDraws``, so workers never repeat each other's augmentations and runs are
+reproducible under ``seed_everything``. With ``transform.train == False`` the
+output depends on the file alone (the policy's fixed validation set).
+
+Corrupt files (ImageNet has a few odd files; user copies can be truncated) are
+skipped: a warning names the file, the skip is counted, and the next index is
+returned instead. More than ``max_consecutive_failures`` failures in a row raise
+:class:`DatasetError`, since the dataset then looks broken rather than dirty.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset, get_worker_info
+
+from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
+from ssl_rl.data.readers.image_folder import CorruptImageError, load_rgb
+
+logger = logging.getLogger(__name__)
+
+_SKIP_SLOTS = 1024
+
+
+class PathTable:
+    """Read-only list of paths kept in two numpy arrays.
+
+    A Python list of a million ``Path`` objects is copied page by page into every
+    forked DataLoader worker as reference counts change; one bytes buffer plus
+    offsets is not.
+    """
+
+    def __init__(self, paths: Sequence[Path | str]) -> None:
+        encoded = [os.fsencode(path) for path in paths]
+        self._buffer = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+        self._ends = np.cumsum([len(item) for item in encoded], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self._ends)
+
+    def __getitem__(self, index: int) -> Path:
+        index = range(len(self))[index]  # bounds check, negative indices
+        end = int(self._ends[index])
+        start = int(self._ends[index - 1]) if index > 0 else 0
+        return Path(os.fsdecode(self._buffer[start:end].tobytes()))
+
+
+class JigsawDataset(Dataset[torch.Tensor]):
+    """``dataset[i]`` → float tiles ``(grid², 3, tile_size, tile_size)`` of image ``i``."""
+
+    def __init__(
+        self,
+        samples: Sequence[Path | str],
+        transform: JigsawTransform,
+        seed: int = 0,
+        max_consecutive_failures: int = 50,
+    ) -> None:
+        if len(samples) == 0:
+            raise DatasetError("JigsawDataset got an empty list of image files.")
+        self.paths = PathTable(samples)
+        self.transform = transform
+        self.seed = seed
+        self.max_consecutive_failures = max_consecutive_failures
+        # Files this process skipped; `skipped_count` also sums the skips of all workers.
+        self.skipped_files: list[Path] = []
+        # One slot per process (0: main, 1 + worker id) in shared memory: no lock, no lost
+        # updates, and it survives fork, spawn and forkserver DataLoader workers alike.
+        self._skips_per_process = torch.zeros(_SKIP_SLOTS, dtype=torch.int64).share_memory_()
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    @property
+    def skipped_count(self) -> int:
+        """Skips so far, summed over the main process and all workers.
+
+        A bad file counts once per time it is drawn (e.g. once per epoch).
+        """
+        return int(self._skips_per_process.sum())
+
+    def summary(self) -> str:
+        """One line for the training log."""
+        return f"{len(self)} images, {self.skipped_count} corrupt file(s) skipped"
+
+    def __getitem__(self, index: int) -> torch.Tensor:
+        for attempt in range(self.max_consecutive_failures + 1):
+            path = self.paths[(index + attempt) % len(self)]
+            try:
+                image = load_rgb(path, min_size=self.transform.resize)
+            except CorruptImageError as error:
+                self._record_skip(path, error)
+                continue
+            return self.transform(image, self._draw_generator())
+        raise DatasetError(
+            f"{self.max_consecutive_failures + 1} consecutive image files starting at "
+            f"{self.paths[index]} could not be decoded; the dataset looks broken "
+            f"(truncated copy or wrong folder?)."
+        )
+
+    def _draw_generator(self) -> torch.Generator | None:
+        """The item's private generator (training mode only; deterministic mode draws nothing)."""
+        if not self.transform.train:
+            return None
+        draw = int(torch.randint(0, 2**62, ()).item())
+        state = np.random.SeedSequence([self.seed, draw]).generate_state(2, dtype=np.uint32)
+        return torch.Generator().manual_seed((int(state[0]) << 31) ^ int(state[1]))
+
+    def _record_skip(self, path: Path, error: CorruptImageError) -> None:
+        self.skipped_files.append(path)
+        worker = get_worker_info()
+        slot = 0 if worker is None else 1 + worker.id % (_SKIP_SLOTS - 1)
+        self._skips_per_process[slot] += 1
+        logger.warning("Skipping undecodable image %s: %s", path, error.__cause__ or error)

@@ -1,0 +1,193 @@
+"""Reader for the official UCF-101 release and its three train/test splits.
+
+Layout: ``UCF-101/<Class>/v_<Class>_gXX_cYY.avi`` and ``ucfTrainTestlist/`` with
+``classInd.txt`` (``1 ApplyEyeMakeup``, 1-based), ``trainlist0{1,2,3}.txt`` (``Class/v_....avi 1``)
+and ``testlist0{1,2,3}.txt`` (``Class/v_....avi``, no label). Class names are matched
+case-insensitively on disk and in the lists (the release has folder ``HandstandPushups`` but
+files ``v_HandStandPushups_...``); CRLF line endings and blank lines are accepted. Frames may
+come from a pre-extracted tree ``<frames_root>/<Class>/<video_stem>/img_00001.jpg``.
+"""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Literal
+
+from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.readers.list_files import read_list_lines
+
+logger = logging.getLogger(__name__)
+
+SPLIT_FILES = "classInd.txt, trainlist0{1,2,3}.txt, testlist0{1,2,3}.txt"
+_MAX_LISTED = 5
+
+
+def read_class_index(path: Path) -> list[str]:
+    """Class names of ``classInd.txt`` in file order; checks the 1-based numbering."""
+    classes = []
+    for line_number, line in read_list_lines(path):
+        fields = line.split()
+        if len(fields) != 2 or not fields[0].isdigit():
+            raise DatasetError(
+                f"{path}:{line_number}: expected '<index> <ClassName>', got {line!r}"
+            )
+        if int(fields[0]) != len(classes) + 1:
+            raise DatasetError(
+                f"{path}:{line_number}: class index {fields[0]} out of sequence "
+                f"(expected {len(classes) + 1}; classInd.txt is numbered 1, 2, 3, ...)"
+            )
+        classes.append(fields[1])
+    if not classes:
+        raise DatasetError(f"{path}: no classes listed")
+    return classes
+
+
+def _children_by_lower_name(folder: Path) -> dict[str, Path]:
+    return {child.name.lower(): child for child in folder.iterdir()}
+
+
+class UCF101Index:
+    """The (video or frame folder, 0-based label) pairs of one subset of one official split.
+
+    ``video_root`` is the folder holding the class folders (``.../UCF-101``). When
+    ``frames_root`` is given, samples are frame folders below it and the videos are not needed
+    (``video_root`` may then be None). A listed video missing on disk is an error (a partial
+    copy would silently change the benchmark) unless ``allow_missing``: then it is skipped,
+    counted in ``num_missing`` and logged. ``config_prefix`` names the config keys in messages.
+    """
+
+    def __init__(
+        self,
+        video_root: Path | str | None,
+        split_dir: Path | str,
+        split: int = 1,
+        subset: Literal["train", "test"] = "train",
+        frames_root: Path | str | None = None,
+        allow_missing: bool = False,
+        config_prefix: str = "data.tasks.temporal",
+    ) -> None:
+        if split not in (1, 2, 3):
+            raise DatasetError(
+                f"UCF-101 split must be 1, 2 or 3, got {split} ({config_prefix}.split)"
+            )
+        if subset not in ("train", "test"):
+            raise DatasetError(
+                f"UCF-101 subset must be 'train' or 'test', got {subset!r} ({config_prefix}.subset)"
+            )
+        self.split, self.subset = split, subset
+        self._prefix = config_prefix
+        self.split_dir = self._existing_dir(split_dir, "split_dir", "the ucfTrainTestlist folder")
+        if frames_root is not None:
+            self.data_root = self._existing_dir(
+                frames_root, "frames_root", "the extracted frames (<Class>/<video>/img_00001.jpg)"
+            )
+        elif video_root is not None:
+            self.data_root = self._existing_dir(
+                video_root, "root", "the UCF-101 class folders (ApplyEyeMakeup/, ...)"
+            )
+        else:
+            raise DatasetError(f"set {config_prefix}.root (or {config_prefix}.frames_root)")
+        self.frames = frames_root is not None
+
+        self.classes = read_class_index(self._split_file("classInd.txt"))
+        self._label_of = {name.lower(): label for label, name in enumerate(self.classes)}
+        list_file = self._split_file(f"{subset}list0{split}.txt")
+        entries = self._parse_list(list_file)
+        self.samples: list[tuple[Path, int]] = []
+        missing: list[str] = []
+        self._folders = _children_by_lower_name(self.data_root)
+        self._files: dict[str, dict[str, Path]] = {}
+        for relative, label in entries:
+            found = self._locate(relative)
+            if found is None:
+                missing.append(relative)
+            else:
+                self.samples.append((found, label))
+        self.num_missing = len(missing)
+        if missing:
+            self._report_missing(list_file, missing, allow_missing)
+
+    def _existing_dir(self, path: Path | str, key: str, holds: str) -> Path:
+        path = Path(path).expanduser()
+        if not path.is_dir():
+            raise DatasetError(
+                f"UCF-101 folder {path} does not exist; set {self._prefix}.{key} to the folder "
+                f"that holds {holds}"
+            )
+        return path
+
+    def _split_file(self, name: str) -> Path:
+        path = self.split_dir / name
+        if not path.is_file():
+            which = "the class index" if name == "classInd.txt" else f"split {self.split}"
+            raise DatasetError(
+                f"{path} is missing ({which}); {self._prefix}.split_dir must be the official "
+                f"ucfTrainTestlist folder with {SPLIT_FILES}"
+            )
+        return path
+
+    def _parse_list(self, list_file: Path) -> list[tuple[str, int]]:
+        entries = []
+        for line_number, line in read_list_lines(list_file):
+            fields = line.replace("\\", "/").split()
+            if len(fields) not in (1, 2):
+                raise DatasetError(
+                    f"{list_file}:{line_number}: expected 'Class/v_Class_gXX_cYY.avi [label]', "
+                    f"got {line!r}"
+                )
+            relative = fields[0]
+            class_name = relative.split("/")[0] if "/" in relative else _class_from_name(relative)
+            label = self._label_of.get(class_name.lower())
+            if label is None:
+                raise DatasetError(
+                    f"{list_file}:{line_number}: class {class_name!r} is not in classInd.txt "
+                    f"({len(self.classes)} classes); are the list files from the same release?"
+                )
+            if len(fields) == 2 and fields[1] != str(label + 1):
+                raise DatasetError(
+                    f"{list_file}:{line_number}: label {fields[1]} does not match class "
+                    f"{class_name!r}, which is {label + 1} in classInd.txt"
+                )
+            entries.append((relative, label))
+        return entries
+
+    def _locate(self, relative: str) -> Path | None:
+        """The file (or frame folder) of a list entry, matching names case-insensitively."""
+        parts = relative.split("/")
+        class_name = parts[0] if len(parts) > 1 else _class_from_name(parts[-1])
+        folder = self._folders.get(class_name.lower())
+        if folder is None or not folder.is_dir():
+            return None
+        files = self._files.get(folder.name)
+        if files is None:
+            files = self._files[folder.name] = _children_by_lower_name(folder)
+        name = parts[-1]
+        if self.frames:
+            name = name.rsplit(".", 1)[0]
+        return files.get(name.lower())
+
+    def _report_missing(self, list_file: Path, missing: list[str], allow_missing: bool) -> None:
+        key = f"{self._prefix}.frames_root" if self.frames else f"{self._prefix}.root"
+        what = "frame folders" if self.frames else "videos"
+        summary = (
+            f"{len(missing)} of the {len(missing) + len(self.samples)} {what} listed in "
+            f"{list_file} are not under {self.data_root} (e.g. {missing[:_MAX_LISTED]})"
+        )
+        if not self.samples:
+            raise DatasetError(
+                f"{summary}: {key} must be the folder that directly holds the class folders "
+                f"(e.g. {self.data_root / self.classes[0]})"
+            )
+        if not allow_missing:
+            raise DatasetError(
+                f"{summary}. A partial copy changes the benchmark: complete the dataset, fix "
+                f"{key}, or set {self._prefix}.allow_missing=true to skip them."
+            )
+        logger.warning("%s; skipping them (%s.allow_missing=true)", summary, self._prefix)
+
+
+def _class_from_name(file_name: str) -> str:
+    """``v_ApplyEyeMakeup_g01_c01.avi`` → ``ApplyEyeMakeup``."""
+    stem = file_name.rsplit(".", 1)[0]
+    return stem[2:].rsplit("_", 2)[0] if stem.startswith("v_") else stem

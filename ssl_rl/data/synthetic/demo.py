@@ -1,0 +1,40 @@
+"""The offline demo data: generated once, in the real on-disk formats, into a cache folder."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from ssl_rl.data.prepare_frames import extract_all
+from ssl_rl.data.synthetic.images import ensure_image_dataset
+from ssl_rl.data.synthetic.videos import ensure_video_dataset
+from ssl_rl.data.synthetic.voc import ensure_voc_dataset
+
+log = logging.getLogger(__name__)
+
+
+def ensure_demo_data(cfg: Mapping[str, Any]) -> Path:
+    """Generate what is missing of the demo datasets under ``cfg['root']``; return the root.
+
+    Layout: ``imagenet/{train,val}/<wnid>/*.JPEG`` (ImageFolder), ``ucf101/UCF-101/<Class>/*.avi``
+    with ``ucf101/ucfTrainTestlist/`` (the official release), and, when ``extract_frames`` is
+    set, the videos' frames pre-extracted to ``ucf101/frames/<Class>/<video>/img_00001.jpg``;
+    with ``voc07``, ``voc/VOCdevkit/VOC2007`` (for retrieval and classification transfer).
+    """
+    root = Path(cfg["root"])
+    ensure_image_dataset(root / "imagenet", **cfg["images"])
+    ensure_video_dataset(root / "ucf101", **cfg["videos"])
+    frames = cfg.get("extract_frames")
+    if frames:
+        extract_all(
+            root / "ucf101" / "UCF-101",
+            root / "ucf101" / "frames",
+            workers=frames.get("workers", 2),
+            short_side=frames.get("short_side"),
+        )
+    if cfg.get("voc07"):
+        ensure_voc_dataset(root / "voc", **cfg["voc07"])
+    log.info("demo data ready under %s", root)
+    return root
