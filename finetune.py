@@ -1,4 +1,4 @@
-"""Evaluate a pretrained trunk: ``python finetune.py task=nn_demo ckpt=<run dir>`` (see README)."""
+"""Evaluate a pretrained trunk: ``python finetune.py eval=nn_demo ckpt=<run dir>`` (see README)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from omegaconf import DictConfig
 from ssl_rl.finetuning import finetune
 
 
-@hydra.main(version_base="1.3", config_path="conf/finetune", config_name="finetune")
+@hydra.main(version_base="1.3", config_path="conf", config_name="finetune")
 def main(cfg: DictConfig) -> None:
     # In a multirun (e.g. over splits) one failing job is recorded; the others still run.
     finetune(cfg, reraise=HydraConfig.get().mode != RunMode.MULTIRUN)

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ssl_rl.data.pretext.jigsaw_dataset import JigsawDataset
+from ssl_rl.data.pretext.image_parts_dataset import ImagePartsDataset
 from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
 from ssl_rl.data.readers.image_folder import ImageFolderIndex, load_rgb
 from ssl_rl.data.synthetic.images import generate_image_dataset, render_image, synthetic_classes
@@ -33,11 +33,11 @@ def measure_jigsaw_throughput(
     threads: int = 1,
     warmup: int = 10,
 ) -> dict[str, float]:
-    """Puzzles per second of ``JigsawDataset`` in this process, and the decode-only rate."""
+    """Puzzles per second of ``ImagePartsDataset`` in this process, and the decode-only rate."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
-        dataset = JigsawDataset(paths, transform)
+        dataset = ImagePartsDataset(paths, transform)
         for i in range(warmup):
             dataset[i % len(dataset)]
         start = time.perf_counter()

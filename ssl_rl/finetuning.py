@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ import torch
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset
 
-from ssl_rl.data.synthetic.demo import ensure_demo_data
 from ssl_rl.eval import datasets as eval_data
 from ssl_rl.eval.classifier import TransferClassifier
 from ssl_rl.eval.linear_probe import LinearProbes
@@ -26,16 +24,13 @@ from ssl_rl.run_summary import write_summary
 
 log = logging.getLogger(__name__)
 
-# The pretraining demo's generator settings: the demo transfer data is the same data.
-PRETRAINING_DEMO_CONFIG = Path(__file__).resolve().parents[1] / "conf" / "data" / "demo.yaml"
-
 
 def finetune(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
-    """Run ``cfg.task`` on the trunk of ``cfg.ckpt`` (or a random one); write ``summary.json``."""
+    """Run ``cfg.eval`` on the trunk of ``cfg.ckpt`` (or a random one); write ``summary.json``."""
     output_dir = Path(cfg.output_dir)
     started = time.time()
     summary: dict[str, Any] = {
-        "task": cfg.task.name,
+        "task": cfg.eval.name,
         "ckpt": cfg.ckpt,
         "init": "pretrained" if cfg.ckpt else "random",
         "seed": cfg.seed,
@@ -44,26 +39,25 @@ def finetune(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
     }
     try:
         pl.seed_everything(cfg.seed, workers=True)
-        if cfg.get("demo"):
-            ensure_finetune_demo_data(cfg.demo)
+        prepare_datasets(cfg)
         trunk: CaffeNetTrunk = hydra.utils.instantiate(cfg.trunk)
         if cfg.ckpt:
             report = load_pretrained_trunk(trunk, cfg.ckpt)
             summary.update(ckpt=str(report.path), pretrained_steps=report.trained_steps)
-        kind = cfg.task.kind
+        kind = cfg.eval.kind
         if kind == "nn":
             metrics = run_retrieval(cfg, trunk)
         elif kind in ("voc07_cls", "action", "linear_probe"):
             metrics = run_training(cfg, trunk)
         else:
             raise ValueError(
-                f"task.kind={kind!r} is unknown; use nn, voc07_cls, action or linear_probe"
+                f"eval.kind={kind!r} is unknown; use nn, voc07_cls, action or linear_probe"
             )
         summary.update(status="completed", metrics=metrics)
-        log.info("%s (%s init): %s", cfg.task.name, summary["init"], metrics)
+        log.info("%s (%s init): %s", cfg.eval.name, summary["init"], metrics)
     except Exception as error:
         summary.update(status="failed", error=repr(error), traceback=traceback.format_exc())
-        log.exception("finetune task %s failed", cfg.task.name)
+        log.exception("finetune task %s failed", cfg.eval.name)
         if reraise:
             raise
     finally:
@@ -72,15 +66,11 @@ def finetune(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
     return summary
 
 
-def ensure_finetune_demo_data(demo: Mapping[str, Any]) -> None:
-    """Generate what is missing of the demo data, with conf/data/demo.yaml's generator settings
-    (a demo checkpoint is evaluated on the data it was pretrained next to), updated by
-    ``demo.pretraining``."""
-    pretraining = OmegaConf.load(PRETRAINING_DEMO_CONFIG)["demo"]
-    pretraining = OmegaConf.merge(
-        pretraining, demo.get("pretraining") or {}, {"root": demo["root"]}
-    )
-    ensure_demo_data(OmegaConf.to_container(pretraining, resolve=True))  # type: ignore[arg-type]
+def prepare_datasets(cfg: DictConfig) -> None:
+    """Run ``datasets.generate`` if the datasets have one (the demo data, made on first use)."""
+    generate = OmegaConf.select(cfg, "datasets.generate")
+    if generate is not None:
+        hydra.utils.instantiate(generate, _convert_="all")()
 
 
 def resolve_device(accelerator: str) -> torch.device:
@@ -96,7 +86,7 @@ def run_retrieval(cfg: DictConfig, trunk: CaffeNetTrunk) -> dict[str, dict[str, 
     """Top-k retrieval accuracy per protocol (``{"ucf101": {"top1": ...}, "voc07": {...}}``)."""
     device = resolve_device(cfg.trainer.accelerator)
     trunk = trunk.to(device)
-    task = cfg.task
+    task = cfg.eval
     loader = {"batch_size": cfg.loader.batch_size, "num_workers": cfg.loader.num_workers}
     dtype = getattr(torch, cfg.feature_dtype)
     metrics: dict[str, dict[str, float]] = {}
@@ -118,7 +108,7 @@ def run_retrieval(cfg: DictConfig, trunk: CaffeNetTrunk) -> dict[str, dict[str, 
 
 def run_training(cfg: DictConfig, trunk: CaffeNetTrunk) -> dict[str, float]:
     """Fine-tune (VOC07, actions) or train the linear probes, then validate on the test set."""
-    task = cfg.task
+    task = cfg.eval
     head = dict(cfg.transfer_head)
     optimizer = hydra.utils.instantiate(task.optimizer)
     scheduler = hydra.utils.instantiate(task.scheduler) if task.get("scheduler") else None

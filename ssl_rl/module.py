@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
@@ -15,13 +14,13 @@ from torch import Tensor, nn
 
 from ssl_rl.eval.pretrained import trunk_config
 from ssl_rl.nets.caffenet import CaffeNetTrunk
-from ssl_rl.permutations import PermutationSet, apply_permutation
+from ssl_rl.nets.order_head import OrderHead
+from ssl_rl.permutations import PermutationSet
 from ssl_rl.phase_reset import FreshOptimization
 from ssl_rl.policy.samplers import PermutationSampler, UniformSampler
 from ssl_rl.policy.state import softmax_ratio
 from ssl_rl.schedule import TaskSchedule
-
-HeadFactory = Callable[..., nn.Module]
+from ssl_rl.tasks import PretextTask
 
 
 class OrderingPretrainer(pl.LightningModule):
@@ -35,27 +34,22 @@ class OrderingPretrainer(pl.LightningModule):
     def __init__(
         self,
         trunk: nn.Module,
-        tasks: Mapping[str, Any],
+        tasks: Mapping[str, PretextTask],
         schedule: Mapping[str, Any],
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., Any] | None = None,
-        part_size: int = 64,
-        permutation_cache: str = "data_cache/permutations",
         seed: int = 0,
     ) -> None:
         super().__init__()
-        tasks = _to_container(tasks)
         schedule = _to_container(schedule)
-        head_factories: dict[str, HeadFactory] = {t: spec.pop("head") for t, spec in tasks.items()}
-        self.task_specs: dict[str, dict[str, Any]] = tasks
-        self.save_hyperparameters(ignore=["trunk", "optimizer", "scheduler"])
+        self.save_hyperparameters(ignore=["trunk", "tasks", "optimizer", "scheduler"])
         self.schedule = TaskSchedule.build(**schedule)
+        self.tasks: dict[str, PretextTask] = {}
         self.trunk = trunk
-        self.part_size = part_size
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
-        in_dim = trunk.output_dim(part_size)
         self.heads = nn.ModuleDict()
+        # Each task's classes (Ψ for the ordering tasks); a buffer holder, so in checkpoints.
         self.permutations = nn.ModuleDict()
         self.samplers: dict[str, PermutationSampler] = {}
         # The training metrics last sent to the loggers (see _log_train_metrics).
@@ -64,21 +58,11 @@ class OrderingPretrainer(pl.LightningModule):
         self._fresh_optimization: FreshOptimization | None = None
         for offset, name in enumerate(self.schedule.tasks):
             if name not in tasks:
-                raise ValueError(f"task {name!r} is scheduled but model.tasks has no entry for it")
-            spec = tasks[name]
-            perms = PermutationSet.from_config(
-                n_parts=spec["num_parts"],
-                n_perms=spec["num_permutations"],
-                seed=spec["permutation_seed"],
-                cache_dir=Path(permutation_cache),
-                merge_reverse=spec["merge_reverse"],
-                file=spec.get("permutation_file"),
-            )
-            self.permutations[name] = perms
-            self.heads[name] = head_factories[name](
-                in_dim=in_dim, num_parts=spec["num_parts"], num_classes=perms.num_classes
-            )
-            self.samplers[name] = UniformSampler(perms.num_classes, seed=seed + 7919 * (offset + 1))
+                raise ValueError(f"task {name!r} is scheduled but the run defines no such task")
+            task = self.tasks[name] = tasks[name]
+            self.permutations[name] = task.classes
+            self.heads[name] = task.build_head(trunk.output_dim(task.part_size))
+            self.samplers[name] = UniformSampler(task.num_classes, seed=seed + 7919 * (offset + 1))
 
     # ----------------------------------------------------------------- forward parts
     def part_embeddings(self, parts: Tensor) -> Tensor:
@@ -104,33 +88,45 @@ class OrderingPretrainer(pl.LightningModule):
 
     @torch.no_grad()
     def validation_ratios(self, task: str, parts: Tensor, chunk_size: int | None = None) -> Tensor:
-        """The policy's state s (|Ψ|, V) on the unpermuted ``parts`` (Eq. 6's softmax ratios).
+        """The policy's state s (K, V) on the unpermuted ``parts``: for every class k and
+        sample, the softmax ratio of Eq. 6 with the sample transformed by k.
 
-        The trunk and fc6 see each part once; only the order-dependent head runs per ψ, in
-        chunks of orders, each reduced to softmax ratios at once so (V, |Ψ|, |Ψ|) logits never
-        exist. Runs in eval mode (BN running statistics, no dropout) and restores the mode.
+        Ordering tasks: the trunk and fc6 see each part once; only the order-dependent head
+        runs per ψ, in chunks of orders, each reduced to softmax ratios at once so (V, |Ψ|, |Ψ|)
+        logits never exist. Other classes (rotations): one forward pass per class. Runs in
+        eval mode (BN running statistics, no dropout) and restores the mode.
         """
         was_training = self.training
         self.eval()
         try:
-            features = self.part_features(task, parts)
-            perms = self.permutations[task].perms
-            s = torch.empty(perms.shape[0], parts.shape[0], device=parts.device)
-            for indices, logits in self.heads[task].iter_order_logits(features, perms, chunk_size):
-                probs = logits.float().softmax(dim=-1)  # (V, Qc, C)
-                target = indices.to(parts.device).repeat(parts.shape[0])
-                ratios = softmax_ratio(probs.flatten(0, 1), target).view(parts.shape[0], -1)
-                s[indices.to(parts.device)] = ratios.T
-            return s
+            classes, head = self.permutations[task], self.heads[task]
+            if isinstance(classes, PermutationSet) and isinstance(head, OrderHead):
+                return self._order_ratios(task, parts, chunk_size)
+            rows = []
+            for k in range(classes.num_classes):
+                idx = torch.full((parts.shape[0],), k, dtype=torch.long, device=parts.device)
+                probs = self(task, classes.apply(parts, idx)).float().softmax(dim=-1)
+                rows.append(softmax_ratio(probs, idx))
+            return torch.stack(rows)
         finally:
             self.train(was_training)
+
+    def _order_ratios(self, task: str, parts: Tensor, chunk_size: int | None) -> Tensor:
+        features = self.part_features(task, parts)
+        perms = self.permutations[task].perms
+        s = torch.empty(perms.shape[0], parts.shape[0], device=parts.device)
+        for indices, logits in self.heads[task].iter_order_logits(features, perms, chunk_size):
+            probs = logits.float().softmax(dim=-1)  # (V, Qc, C)
+            target = indices.to(parts.device).repeat(parts.shape[0])
+            ratios = softmax_ratio(probs.flatten(0, 1), target).view(parts.shape[0], -1)
+            s[indices.to(parts.device)] = ratios.T
+        return s
 
     # ----------------------------------------------------------------- training
     def _task_loss(
         self, task: str, parts: Tensor, idx: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor]:
-        orders = self.permutations[task].orders(idx, generator=generator)
-        logits = self(task, apply_permutation(parts, orders))
+        logits = self(task, self.permutations[task].apply(parts, idx, generator=generator))
         loss = F.cross_entropy(logits, idx)
         accuracy = (logits.argmax(dim=1) == idx).float().mean()
         return loss, accuracy
@@ -141,12 +137,12 @@ class OrderingPretrainer(pl.LightningModule):
         for task, parts in batch.items():
             idx = self.samplers[task].draw(parts.shape[0], parts.device)
             loss, accuracy = self._task_loss(task, parts, idx)
-            weight = float(self.task_specs[task].get("loss_weight", 1.0))
+            weight = self.tasks[task].loss_weight
             total = weight * loss if total is None else total + weight * loss
             metrics[f"train/{task}/loss"] = loss.detach()
             metrics[f"train/{task}/acc"] = accuracy
         if total is None:
-            raise RuntimeError("training batch holds no task; check task.tasks and the datamodule")
+            raise RuntimeError("training batch holds no task; check schedule.tasks and the datamodule")
         metrics["train/loss"] = total.detach()
         self._log_train_metrics(metrics)
         return total
@@ -189,7 +185,7 @@ class OrderingPretrainer(pl.LightningModule):
         groups: list[dict[str, Any]] = [{"params": list(self.trunk.parameters()), "name": "trunk"}]
         for task, head in self.heads.items():
             group: dict[str, Any] = {"params": list(head.parameters()), "name": f"head_{task}"}
-            scale = float(self.task_specs[task].get("lr_scale", 1.0))
+            scale = self.tasks[task].lr_scale
             if scale != 1.0:
                 group["lr"] = base_lr * scale
             groups.append(group)

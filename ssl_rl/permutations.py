@@ -417,6 +417,12 @@ class PermutationSet(torch.nn.Module):
         flip = torch.randint(0, 2, idx.shape, generator=generator, device=device).bool()
         return torch.where(flip.to(idx.device)[..., None], orders.flip(-1), orders)
 
+    def apply(
+        self, parts: torch.Tensor, idx: torch.Tensor, generator: torch.Generator | None = None
+    ) -> torch.Tensor:
+        """``parts`` (B, n, ...) reordered by the orders of classes ``idx`` (B,)."""
+        return apply_permutation(parts, self.orders(idx, generator=generator))
+
     def extra_repr(self) -> str:
         return (
             f"num_classes={self.num_classes}, num_parts={self.num_parts}, "

@@ -5,8 +5,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-TASK_NAMES = ("spatial", "temporal")
-
 
 @dataclass(frozen=True)
 class TaskSchedule:
@@ -28,22 +26,24 @@ class TaskSchedule:
 
     def __post_init__(self) -> None:
         if not self.tasks:
-            raise ValueError("task.tasks must name at least one task (spatial, temporal)")
-        unknown = [t for t in self.tasks if t not in TASK_NAMES]
-        if unknown:
-            raise ValueError(f"task.tasks has unknown task(s) {unknown}; known: {TASK_NAMES}")
+            raise ValueError(
+                "schedule.tasks names no task; an experiment composes its tasks under `tasks` "
+                "(e.g. `- /task@tasks.spatial: spatial` in its defaults)"
+            )
+        if len(set(self.tasks)) != len(self.tasks):
+            raise ValueError(f"schedule.tasks repeats a task: {list(self.tasks)}")
         if self.mode not in ("parallel", "sequential"):
-            raise ValueError(f"task.mode must be 'parallel' or 'sequential', got {self.mode!r}")
+            raise ValueError(f"schedule.mode must be 'parallel' or 'sequential', got {self.mode!r}")
         if self.mode == "sequential":
             if len(self.switch_fractions) != len(self.tasks) - 1:
                 raise ValueError(
-                    "task.switch_fractions needs one fraction per phase change "
+                    "schedule.switch_fractions needs one fraction per phase change "
                     f"({len(self.tasks) - 1} for tasks {list(self.tasks)})"
                 )
             if list(self.switch_fractions) != sorted(self.switch_fractions) or not all(
                 0.0 < f < 1.0 for f in self.switch_fractions
             ):
-                raise ValueError("task.switch_fractions must be increasing and inside (0, 1)")
+                raise ValueError("schedule.switch_fractions must be increasing and inside (0, 1)")
 
     @classmethod
     def build(

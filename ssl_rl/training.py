@@ -16,8 +16,11 @@ from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
 
 from ssl_rl.callbacks.train_metrics import TrainMetricWindow
+from ssl_rl.data.datamodule import OrderingDataModule
 from ssl_rl.init_from import load_initial_weights
+from ssl_rl.module import OrderingPretrainer
 from ssl_rl.run_summary import task_metrics, write_summary
+from ssl_rl.tasks import build_tasks
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +52,7 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
             )
         if ckpt_path is not None:
             _resume_wandb_run(cfg, ckpt_path)
-        datamodule: pl.LightningDataModule = hydra.utils.instantiate(cfg.data, _convert_="all")
-        model: pl.LightningModule = hydra.utils.instantiate(cfg.model, _convert_="all")
+        datamodule, model = build_data_and_model(cfg)
         if init_from:
             summary["init_from"] = str(load_initial_weights(model, init_from))
         window = TrainMetricWindow()
@@ -88,6 +90,15 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
             write_summary(output_dir / "summary.json", summary)
         _close_loggers(trainer)
     return summary
+
+
+def build_data_and_model(cfg: DictConfig) -> tuple[OrderingDataModule, OrderingPretrainer]:
+    """The datamodule and the module, sharing the scheduled tasks built once from ``cfg.tasks``."""
+    tasks = build_tasks(cfg.tasks, list(cfg.schedule.tasks))
+    # Partials called with the tasks: instantiate() would turn kwargs into config nodes.
+    datamodule = hydra.utils.instantiate(cfg.data, _partial_=True, _convert_="all")(tasks=tasks)
+    model = hydra.utils.instantiate(cfg.model, _partial_=True, _convert_="all")(tasks=tasks)
+    return datamodule, model
 
 
 def instantiate_group(group: DictConfig | None) -> list[Any]:

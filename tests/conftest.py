@@ -10,7 +10,7 @@ import torch
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig, open_dict
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
 EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
@@ -30,18 +30,16 @@ TINY_OVERRIDES = [
     "data.num_workers=0",
     "data.policy_holdout=6",
     "data.val_samples=8",
-    "data.demo.images.num_classes=3",
-    "data.demo.images.train_per_class=8",
-    "data.demo.images.val_per_class=3",
-    "data.demo.videos.num_classes=3",
-    "data.demo.videos.groups=4",
-    "data.demo.videos.clips_per_group=1",
-    "data.demo.videos.num_frames=16",
-    "data.demo.voc07.num_classes=3",
-    "data.demo.voc07.trainval_images=12",
-    "data.demo.voc07.test_images=12",
-    "model.tasks.spatial.num_permutations=12",
-    "model.tasks.temporal.num_permutations=12",
+    "datasets.generate.images.num_classes=3",
+    "datasets.generate.images.train_per_class=8",
+    "datasets.generate.images.val_per_class=3",
+    "datasets.generate.videos.num_classes=3",
+    "datasets.generate.videos.groups=4",
+    "datasets.generate.videos.clips_per_group=1",
+    "datasets.generate.videos.num_frames=16",
+    "datasets.generate.voc07.num_classes=3",
+    "datasets.generate.voc07.trainval_images=12",
+    "datasets.generate.voc07.test_images=12",
     "model.trunk.width=0.125",
     "callbacks.model_checkpoint.every_n_train_steps=2",
     # One policy cycle every 3 steps: validation, pre-episode validation, a 1-step episode.
@@ -56,6 +54,25 @@ TINY_OVERRIDES = [
     "callbacks.nn_retrieval.ks=[1,5]",
     "callbacks.nn_retrieval.batch_size=16",
 ]
+
+
+# Applied to every task the composed experiment trains that has the key.
+TINY_TASK_OVERRIDES = ["classes.n_perms=12"]
+_MISSING = object()
+
+
+def tiny_train_overrides(overrides: Sequence[str] = ()) -> list[str]:
+    """TINY_OVERRIDES, the tiny per-task values for the tasks the overrides compose, then them."""
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+        tasks = compose(config_name="train", overrides=list(overrides)).tasks
+    per_task = [
+        f"tasks.{name}.{override}"
+        for name, task in tasks.items()
+        for override in TINY_TASK_OVERRIDES
+        if OmegaConf.select(task, override.partition("=")[0], default=_MISSING) is not _MISSING
+    ]
+    return [*TINY_OVERRIDES, *per_task, *overrides]
 
 
 @pytest.fixture(autouse=True)
@@ -74,13 +91,10 @@ def compose_train(data_cache: Path, tmp_path: Path) -> Callable[..., DictConfig]
     """Compose ``conf/train.yaml`` like ``python train.py`` would, with tiny test sizes."""
 
     def _compose(overrides: Sequence[str] = (), output_dir: Path | None = None) -> DictConfig:
+        tiny = tiny_train_overrides([f"paths.data_cache={data_cache}", *overrides])
         GlobalHydra.instance().clear()
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            cfg = compose(
-                config_name="train",
-                overrides=[*TINY_OVERRIDES, f"paths.data_cache={data_cache}", *overrides],
-                return_hydra_config=True,
-            )
+            cfg = compose(config_name="train", overrides=tiny, return_hydra_config=True)
         HydraConfig.instance().set_config(cfg)
         with open_dict(cfg):
             cfg.paths.output_dir = str(output_dir or tmp_path / "run")
@@ -91,34 +105,12 @@ def compose_train(data_cache: Path, tmp_path: Path) -> Callable[..., DictConfig]
     GlobalHydra.instance().clear()
 
 
-FINETUNE_CONF_DIR = CONF_DIR / "finetune"
-FINETUNE_TASKS = sorted(p.stem for p in (FINETUNE_CONF_DIR / "task").glob("*.yaml"))
-
-
-def _tiny_demo_pretraining() -> str:
-    """The TINY_OVERRIDES generator sizes, for finetune's ``demo.pretraining`` (same data)."""
-    entries = []
-    for override in TINY_OVERRIDES:
-        key, _, value = override.partition("=")
-        if key.startswith("data.demo."):
-            entries.append(f"{key.removeprefix('data.demo.')}: {value}")
-    nested: dict[str, dict[str, str]] = {}
-    for entry in entries:
-        path, _, value = entry.partition(": ")
-        group, _, name = path.partition(".")
-        nested.setdefault(group, {})[name] = value
-    return (
-        "{"
-        + ", ".join(
-            f"{group}: {{" + ", ".join(f"{k}: {v}" for k, v in fields.items()) + "}"
-            for group, fields in nested.items()
-        )
-        + "}"
-    )
+FINETUNE_TASKS = sorted(p.stem for p in (CONF_DIR / "eval").glob("*.yaml"))
 
 
 FINETUNE_TINY_OVERRIDES = [
-    f"++demo.pretraining={_tiny_demo_pretraining()}",
+    # The same tiny demo data as the pretraining tests.
+    *(o for o in TINY_OVERRIDES if o.startswith("datasets.generate.")),
     "trunk.width=0.125",
     "input.size=64",
     "input.resize=72",
@@ -137,14 +129,14 @@ FINETUNE_TINY_OVERRIDES = [
 
 @pytest.fixture
 def compose_finetune(data_cache: Path, tmp_path: Path) -> Callable[..., DictConfig]:
-    """Compose ``conf/finetune/finetune.yaml`` like ``python finetune.py``, with tiny sizes."""
+    """Compose ``conf/finetune.yaml`` like ``python finetune.py``, with tiny sizes."""
 
     def _compose(overrides: Sequence[str] = (), output_dir: Path | None = None) -> DictConfig:
         GlobalHydra.instance().clear()
-        with initialize_config_dir(config_dir=str(FINETUNE_CONF_DIR), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(
                 config_name="finetune",
-                overrides=[*FINETUNE_TINY_OVERRIDES, f"data_cache={data_cache}", *overrides],
+                overrides=[*FINETUNE_TINY_OVERRIDES, f"paths.data_cache={data_cache}", *overrides],
                 return_hydra_config=True,
             )
         HydraConfig.instance().set_config(cfg)

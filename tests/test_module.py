@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import hydra
 import pytest
 import torch
 
 from ssl_rl.permutations import apply_permutation
 from ssl_rl.schedule import TaskSchedule
+from ssl_rl.training import build_data_and_model
 
 
 @pytest.fixture
 def model(compose_train):
-    cfg = compose_train(["experiment=st", "model.tasks.temporal.lr_scale=10"])
-    return hydra.utils.instantiate(cfg.model, _convert_="all")
+    cfg = compose_train(["experiment=st", "tasks.temporal.lr_scale=10"])
+    return build_data_and_model(cfg)[1]
 
 
 def test_heads_get_their_learning_rate_scale(model) -> None:

@@ -24,7 +24,7 @@ S_THEN_T = [
     "experiment=s_then_t",
     "trainer.max_steps=8",
     "model.scheduler.step_size=3",
-    "model.tasks.temporal.lr_scale=10",
+    "tasks.temporal.lr_scale=10",
     "callbacks.model_checkpoint.every_n_train_steps=2",
     "~callbacks.nn_retrieval",
 ]
@@ -66,7 +66,7 @@ def test_schedule_resets_only_at_the_phase_starts_of_a_sequential_run() -> None:
     assert not any(kept.resets_optimizer_at(s) for s in range(12))
     parallel = TaskSchedule.build(["spatial", "temporal"], "parallel", [], max_steps=10)
     assert not any(parallel.resets_optimizer_at(s) for s in range(12))
-    for task_file in sorted((CONF_DIR / "task").glob("*.yaml")):
+    for task_file in sorted((CONF_DIR / "schedule").glob("*.yaml")):
         assert OmegaConf.load(task_file).reset_optimizer_per_phase is True, task_file.name
 
 
@@ -126,7 +126,7 @@ def test_s_then_t_temporal_phase_starts_afresh(compose_train, tmp_path: Path) ->
 
 
 def test_s_then_t_without_reset_keeps_one_optimiser_run(compose_train, tmp_path: Path) -> None:
-    records = _run(compose_train, ["task.reset_optimizer_per_phase=false"], tmp_path / "kept")
+    records = _run(compose_train, ["schedule.reset_optimizer_per_phase=false"], tmp_path / "kept")
     decays = [0.01, 0.01, 0.01, 0.001, 0.001, 0.001, 0.0001, 0.0001]
     assert _lr(records, "trunk") == pytest.approx(decays)
     assert _lr(records, "head_temporal") == pytest.approx([10 * lr for lr in decays])

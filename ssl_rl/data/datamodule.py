@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -15,9 +15,8 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ssl_rl.data.endless_sampling import EndlessShuffleSampler, SeededDraws
 from ssl_rl.data.scheduled_loader import ScheduledTaskLoader
-from ssl_rl.data.sources import TaskSource, build_source
-from ssl_rl.data.synthetic.demo import ensure_demo_data
 from ssl_rl.schedule import TaskSchedule
+from ssl_rl.tasks import PretextTask
 
 log = logging.getLogger(__name__)
 
@@ -27,36 +26,38 @@ class OrderingDataModule(pl.LightningDataModule):
 
     From every task's training samples ``policy_holdout`` are set aside (always, so runs
     with and without the policy train on the same data) as the policy's fixed X_val.
-    Pretext validation uses the dataset's own validation/test split (for videos,
-    ``val_clips_per_video`` fixed clips of each, so that one video is not a large step of the
-    accuracy on a small split), at most ``val_samples`` per task, evenly spaced.
+    Pretext validation uses the dataset's own validation/test split (``pretext.val_views``
+    fixed views of each sample, e.g. several clips per test video so that one video is not a
+    large step of the accuracy on a small split), at most ``val_samples`` per task, evenly spaced.
+    ``prepare`` (e.g. the demo data generator, from ``datasets.generate``) runs once before the
+    datasets are read.
     """
 
     def __init__(
         self,
-        tasks: Mapping[str, Any],
+        tasks: Mapping[str, PretextTask],
         schedule: Mapping[str, Any],
         batch_size: int = 256,
         num_workers: int = 4,
         policy_holdout: int = 100,
         val_samples: int | None = 1000,
         val_batch_size: int | None = None,
-        demo: Mapping[str, Any] | None = None,
+        prepare: Callable[[], Any] | None = None,
         seed: int = 0,
         pin_memory: bool = True,
     ) -> None:
         super().__init__()
-        self.task_cfgs = _plain(tasks)
+        self.pretext_tasks = dict(tasks)
         self.schedule = TaskSchedule.build(**_plain(schedule))
         self.batch_size = batch_size
         self.val_batch_size = val_batch_size or batch_size
         self.num_workers = num_workers
         self.policy_holdout = policy_holdout
         self.val_samples = val_samples
-        self.demo = _plain(demo) if demo else None
+        self.prepare = prepare
         self.seed = seed
         self.pin_memory = pin_memory
-        self.sources: dict[str, TaskSource] = {}
+        self.prepared = False
         self.train_sets: dict[str, Dataset] = {}
         self.val_sets: dict[str, Dataset] = {}
         self.policy_sets: dict[str, Dataset] = {}
@@ -66,30 +67,28 @@ class OrderingDataModule(pl.LightningDataModule):
         return self.schedule.tasks
 
     def prepare_data(self) -> None:
-        if self.demo is not None:
-            ensure_demo_data(self.demo)
+        if self.prepare is not None:
+            self.prepare()
 
     def setup(self, stage: str | None = None) -> None:
-        if self.sources:
+        if self.prepared:
             return
         for offset, task in enumerate(self.tasks):
-            if task not in self.task_cfgs:
-                raise ValueError(f"task {task!r} is scheduled but data.tasks has no entry for it")
-            source = build_source(task, self.task_cfgs[task])
+            if task not in self.pretext_tasks:
+                raise ValueError(f"task {task!r} is scheduled but the run defines no such task")
+            pretext = self.pretext_tasks[task].pretext
+            train_samples, val_samples = self.pretext_tasks[task].reader.samples(
+                config_key=f"tasks.{task}.reader"
+            )
             seed = self.seed + 1009 * (offset + 1)
-            holdout, train = _split_holdout(len(source.train_samples), self.policy_holdout, seed)
-            self.sources[task] = source
-            self.train_sets[task] = source.dataset(source.train_samples, train=True, seed=seed)
-            self.train_sets[task] = Subset(self.train_sets[task], train)
+            holdout, train = _split_holdout(len(train_samples), self.policy_holdout, seed)
+            self.train_sets[task] = Subset(
+                pretext.dataset(train_samples, train=True, seed=seed), train
+            )
             self.policy_sets[task] = Subset(
-                source.dataset(source.train_samples, train=False, seed=seed), holdout
+                pretext.dataset(train_samples, train=False, seed=seed), holdout
             )
-            val = source.dataset(
-                source.val_samples,
-                train=False,
-                seed=seed,
-                clips_per_video=source.val_clips_per_video,
-            )
+            val = pretext.dataset(val_samples, train=False, seed=seed, views=pretext.val_views)
             self.val_sets[task] = Subset(val, _evenly_spaced(len(val), self.val_samples))
             log.info(
                 "%s: %d training samples, %d held out for the policy, %d for validation",
@@ -98,6 +97,7 @@ class OrderingDataModule(pl.LightningDataModule):
                 len(holdout),
                 len(self.val_sets[task]),
             )
+        self.prepared = True
 
     # ----------------------------------------------------------------- loaders
     def train_dataloader(self) -> ScheduledTaskLoader:

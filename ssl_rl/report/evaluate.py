@@ -27,7 +27,7 @@ from ssl_rl.report.table import Column
 
 log = logging.getLogger(__name__)
 
-FINETUNE_CONF_DIR = Path(__file__).resolve().parents[2] / "conf" / "finetune"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 DEMO_GENERATORS = ("images", "videos", "voc07")
 
 
@@ -38,7 +38,7 @@ def finetune_dir(run: Run, task: str) -> Path:
 def finetune_overrides(run: Run, task: str) -> list[str]:
     """The overrides that point ``finetune.yaml`` at this run (before the user's own)."""
     overrides = [
-        f"task={task}",
+        f"eval={task}",
         f"ckpt={_quote(run.path.resolve())}",
         f"output_dir={_quote(finetune_dir(run, task).resolve())}",
         f"seed={run.seed}",
@@ -57,19 +57,17 @@ def finetune_overrides(run: Run, task: str) -> list[str]:
         data_cache = OmegaConf.select(config, "paths.data_cache", throw_on_resolution_failure=False)
         raw = config.paths._get_node("data_cache") if "paths" in config else None
         if data_cache is not None and raw is not None and not raw._is_interpolation():
-            overrides.append(f"data_cache={_quote(data_cache)}")
+            overrides.append(f"paths.data_cache={_quote(data_cache)}")
         if choices.get("scale", "demo") == "demo":
-            generators = _literal_generators(config)
-            if generators:
-                overrides.append(f"++demo.pretraining={generators}")
+            overrides += _generator_overrides(config)
     return overrides
 
 
 def compose_finetune_config(overrides: Sequence[str]) -> DictConfig:
-    """``conf/finetune/finetune.yaml`` composed as ``python finetune.py <overrides>`` would."""
+    """``conf/finetune.yaml`` composed as ``python finetune.py <overrides>`` would."""
     GlobalHydra.instance().clear()
     try:
-        with initialize_config_dir(config_dir=str(FINETUNE_CONF_DIR), version_base="1.3"):
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
             cfg = compose(
                 config_name="finetune", overrides=list(overrides), return_hydra_config=True
             )
@@ -158,24 +156,25 @@ def _hydra_choices(run_dir: Path) -> dict[str, str]:
     return {} if choices is None else {str(k): str(v) for k, v in choices.items()}
 
 
-def _literal_generators(config: DictConfig) -> str:
-    """The run's demo generator settings as a Hydra override value (literal leaves only)."""
-    demo = OmegaConf.select(config, "data.demo")
-    if demo is None:
-        return ""
-    groups = []
+def _generator_overrides(config: DictConfig) -> list[str]:
+    """The run's demo generator settings (literal leaves only) as ``datasets.generate.*``
+    overrides, so a demo checkpoint is evaluated on the data it was pretrained next to. Runs
+    written before the shared config root kept them under ``data.demo``."""
+    generate = OmegaConf.select(config, "datasets.generate")
+    if generate is None:
+        generate = OmegaConf.select(config, "data.demo")
+    if generate is None:
+        return []
+    overrides = []
     for name in DEMO_GENERATORS:
-        if name not in demo or not isinstance(demo[name], DictConfig):
+        if name not in generate or not isinstance(generate[name], DictConfig):
             continue
-        node = demo[name]
-        fields = [
-            f"{key}: {_literal(node[key])}"
-            for key in node
-            if not node._get_node(key)._is_interpolation() and _literal(node[key]) is not None
-        ]
-        if fields:
-            groups.append(f"{name}: {{{', '.join(fields)}}}")
-    return "{" + ", ".join(groups) + "}" if groups else ""
+        node = generate[name]
+        for key in node:
+            value = _literal(node[key]) if not node._get_node(key)._is_interpolation() else None
+            if value is not None:
+                overrides.append(f"datasets.generate.{name}.{key}={value}")
+    return overrides
 
 
 def _quote(value: Any) -> str:

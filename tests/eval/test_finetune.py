@@ -16,11 +16,11 @@ from tests.conftest import FINETUNE_TASKS
 
 # HMDB-51 has no demo stand-in; its reader is tested on fixtures (test_hmdb51.py).
 DEMO_TASKS = [t for t in FINETUNE_TASKS if t != "hmdb51_action"]
-SMALL_KS = "task.ks=[1,5]"
+SMALL_KS = "eval.ks=[1,5]"
 
 
 def _overrides(task: str) -> list[str]:
-    return [f"task={task}", SMALL_KS] if task.startswith("nn_") else [f"task={task}"]
+    return [f"eval={task}", SMALL_KS] if task.startswith("nn_") else [f"eval={task}"]
 
 
 @pytest.fixture(scope="module")
@@ -56,7 +56,7 @@ def test_task_runs_from_random_init(task: str, compose_finetune) -> None:
 
 def test_nn_retrieval_from_a_train_checkpoint(compose_train, compose_finetune, pretrained_run):
     run_dir = _pretrain(compose_train, pretrained_run)
-    cfg = compose_finetune(["task=nn_demo", SMALL_KS, f"ckpt={run_dir}"])
+    cfg = compose_finetune(["eval=nn_demo", SMALL_KS, f"ckpt={run_dir}"])
     summary = finetune(cfg)
     assert summary["status"] == "completed"
     assert summary["init"] == "pretrained"
@@ -68,7 +68,7 @@ def test_checkpoint_of_another_width_is_a_clear_error(
     compose_train, compose_finetune, pretrained_run
 ):
     run_dir = _pretrain(compose_train, pretrained_run)
-    cfg = compose_finetune(["task=nn_ucf101", SMALL_KS, f"ckpt={run_dir}", "trunk.width=0.25"])
+    cfg = compose_finetune(["eval=nn_ucf101", SMALL_KS, f"ckpt={run_dir}", "trunk.width=0.25"])
     with pytest.raises(CheckpointMismatchError) as error:
         finetune(cfg)
     message = str(error.value)

@@ -266,6 +266,7 @@ def test_no_runs_is_a_clear_error(tmp_path: Path, capsys) -> None:
 
 
 def test_finetune_overrides_follow_the_run(tmp_path: Path) -> None:
+    # A run written before train.py and finetune.py shared conf/: generators under data.demo.
     run_dir = tmp_path / "0_st_seed4"
     (run_dir / ".hydra").mkdir(parents=True)
     (run_dir / ".hydra" / "config.yaml").write_text(
@@ -278,27 +279,29 @@ def test_finetune_overrides_follow_the_run(tmp_path: Path) -> None:
     run = Run(run_dir, "st", 4, "completed", {}, trunk_config={"width": 0.125, "groups": 1})
     overrides = finetune_overrides(run, "nn_demo")
     assert overrides == [
-        "task=nn_demo",
+        "eval=nn_demo",
         f"ckpt={run_dir.resolve()}",
         f"output_dir={run_dir.resolve() / 'finetune' / 'nn_demo'}",
         "seed=4",
         "trunk.width=0.125",
         "trunk.groups=1",
         "scale=demo",
-        "data_cache=/cache/here",
-        "++demo.pretraining={images: {num_classes: 3, train_per_class: 8}, "
-        "videos: {num_frames: 16}}",
+        "paths.data_cache=/cache/here",
+        "datasets.generate.images.num_classes=3",
+        "datasets.generate.images.train_per_class=8",
+        "datasets.generate.videos.num_frames=16",
     ]
     cfg = compose_finetune_config(overrides)
     assert cfg.trunk.width == 0.125
     assert cfg.output_dir == str(run_dir.resolve() / "finetune" / "nn_demo")
-    assert cfg.demo.pretraining.images.num_classes == 3
-    assert cfg.data_cache == "/cache/here"
+    assert cfg.datasets.generate.images.num_classes == 3
+    assert cfg.datasets.generate.images.val_per_class == 20  # the defaults stay
+    assert cfg.paths.data_cache == "/cache/here"
 
 
 @pytest.mark.slow
 def test_finetune_columns(sweep: Path, tmp_path: Path, data_cache: Path) -> None:
-    tiny = [*FINETUNE_TINY_OVERRIDES, f"data_cache={data_cache}", "task.ks=[1,5]"]
+    tiny = [*FINETUNE_TINY_OVERRIDES, f"paths.data_cache={data_cache}", "eval.ks=[1,5]"]
     out = tmp_path / "report"
     argv = [str(sweep), "--out", str(out), "--finetune", "nn_demo"]
     argv += [f"--finetune-override={override}" for override in tiny]

@@ -54,7 +54,9 @@ class ImageFolderIndex:
     samples: list[tuple[Path, int]]
 
     @classmethod
-    def scan(cls, root: Path, config_key: str = "data.spatial.root") -> ImageFolderIndex:
+    def scan(
+        cls, root: Path, config_key: str = "tasks.spatial.reader.train_root"
+    ) -> ImageFolderIndex:
         """List ``root/<class>/<image>``; errors name ``root`` and the config key to fix."""
         root = Path(root).expanduser()
         if not root.is_dir():
@@ -143,3 +145,17 @@ def load_rgb(path: Path, min_size: int | None = None) -> torch.Tensor:
         raise CorruptImageError(f"Cannot decode image file {path}: {error}") from error
     array = np.asarray(rgb)
     return torch.from_numpy(array.copy()).permute(2, 0, 1)
+
+
+@dataclass(frozen=True)
+class ImageFolderSplits:
+    """A task's reader for an ImageFolder release (ImageNet): ``train_root`` and ``val_root``."""
+
+    train_root: str
+    val_root: str
+
+    def samples(self, config_key: str) -> tuple[list[Path], list[Path]]:
+        """Training and validation image paths; errors name ``<config_key>.train_root`` etc."""
+        train = ImageFolderIndex.scan(Path(self.train_root), config_key=f"{config_key}.train_root")
+        val = ImageFolderIndex.scan(Path(self.val_root), config_key=f"{config_key}.val_root")
+        return train.paths, val.paths

@@ -11,6 +11,7 @@ come from a pre-extracted tree ``<frames_root>/<Class>/<video_stem>/img_00001.jp
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -65,7 +66,7 @@ class UCF101Index:
         subset: Literal["train", "test"] = "train",
         frames_root: Path | str | None = None,
         allow_missing: bool = False,
-        config_prefix: str = "data.tasks.temporal",
+        config_prefix: str = "tasks.temporal.reader",
     ) -> None:
         if split not in (1, 2, 3):
             raise DatasetError(
@@ -191,3 +192,36 @@ def _class_from_name(file_name: str) -> str:
     """``v_ApplyEyeMakeup_g01_c01.avi`` → ``ApplyEyeMakeup``."""
     stem = file_name.rsplit(".", 1)[0]
     return stem[2:].rsplit("_", 2)[0] if stem.startswith("v_") else stem
+
+
+@dataclass(frozen=True)
+class UCF101Splits:
+    """A task's reader for the UCF-101 release: one official split's train and test videos.
+
+    ``frames_root``: pre-extracted frame folders (``python -m ssl_rl.data.prepare_frames``)
+    read instead of the ``.avi`` files; ``allow_missing``: a listed video missing on disk is a
+    counted, logged skip instead of an error.
+    """
+
+    root: str
+    split_dir: str
+    split: int = 1
+    frames_root: str | None = None
+    allow_missing: bool = False
+
+    def samples(self, config_key: str) -> tuple[list[Path], list[Path]]:
+        """Training and test sample paths (videos or frame folders) of the split."""
+        subsets = [
+            UCF101Index(
+                Path(self.root),
+                Path(self.split_dir),
+                split=self.split,
+                subset=subset,
+                frames_root=Path(self.frames_root) if self.frames_root else None,
+                allow_missing=self.allow_missing,
+                config_prefix=config_key,
+            )
+            for subset in ("train", "test")
+        ]
+        train, test = ([path for path, _ in index.samples] for index in subsets)
+        return train, test

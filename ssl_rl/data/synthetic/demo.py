@@ -15,18 +15,24 @@ from ssl_rl.data.synthetic.voc import ensure_voc_dataset
 log = logging.getLogger(__name__)
 
 
-def ensure_demo_data(cfg: Mapping[str, Any]) -> Path:
-    """Generate what is missing of the demo datasets under ``cfg['root']``; return the root.
+def ensure_demo_data(
+    root: str | Path,
+    images: Mapping[str, Any],
+    videos: Mapping[str, Any],
+    voc07: Mapping[str, Any] | None = None,
+    extract_frames: Mapping[str, Any] | None = None,
+) -> Path:
+    """Generate what is missing of the demo datasets under ``root``; return the root.
 
     Layout: ``imagenet/{train,val}/<wnid>/*.JPEG`` (ImageFolder), ``ucf101/UCF-101/<Class>/*.avi``
     with ``ucf101/ucfTrainTestlist/`` (the official release), and, when ``extract_frames`` is
     set, the videos' frames pre-extracted to ``ucf101/frames/<Class>/<video>/img_00001.jpg``;
     with ``voc07``, ``voc/VOCdevkit/VOC2007`` (for retrieval and classification transfer).
     """
-    root = Path(cfg["root"])
-    ensure_image_dataset(root / "imagenet", **cfg["images"])
-    ensure_video_dataset(root / "ucf101", **cfg["videos"])
-    frames = cfg.get("extract_frames")
+    root = Path(root)
+    ensure_image_dataset(root / "imagenet", **images)
+    ensure_video_dataset(root / "ucf101", **videos)
+    frames = extract_frames
     if frames:
         extract_all(
             root / "ucf101" / "UCF-101",
@@ -34,7 +40,7 @@ def ensure_demo_data(cfg: Mapping[str, Any]) -> Path:
             workers=frames.get("workers", 2),
             short_side=frames.get("short_side"),
         )
-    if cfg.get("voc07"):
-        ensure_voc_dataset(root / "voc", **cfg["voc07"])
+    if voc07:
+        ensure_voc_dataset(root / "voc", **voc07)
     log.info("demo data ready under %s", root)
     return root

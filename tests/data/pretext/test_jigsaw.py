@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from ssl_rl.data.errors import DatasetError
-from ssl_rl.data.pretext.jigsaw_dataset import JigsawDataset, PathTable
+from ssl_rl.data.pretext.image_parts_dataset import ImagePartsDataset, PathTable
 from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
 from ssl_rl.data.readers.image_folder import ImageFolderIndex
 from tests.fixtures.images import (
@@ -233,7 +233,7 @@ def test_dataset_yields_tiles_for_every_imagenet_quirk(image_root: Path) -> None
     add_grayscale_jpeg(image_root / "n01440764" / "n01440764_8.JPEG", size=(64, 64))
     add_png_named_jpeg(image_root / "n01443537" / "n01443537_9.JPEG", size=(64, 64))
     paths = ImageFolderIndex.scan(image_root).paths
-    dataset = JigsawDataset(paths, JigsawTransform(**SMALL, train=False))
+    dataset = ImagePartsDataset(paths, JigsawTransform(**SMALL, train=False))
     assert len(dataset) == 9
     for i in range(len(dataset)):
         tiles = dataset[i]
@@ -246,10 +246,10 @@ def test_dataset_eval_mode_is_identical_across_calls_and_train_mode_is_not(
     image_root: Path,
 ) -> None:
     paths = ImageFolderIndex.scan(image_root).paths
-    fixed = JigsawDataset(paths, JigsawTransform(**SMALL, train=False))
+    fixed = ImagePartsDataset(paths, JigsawTransform(**SMALL, train=False))
     assert torch.equal(fixed[0], fixed[0])
-    assert torch.equal(fixed[0], JigsawDataset(paths, fixed.transform)[0])
-    augmented = JigsawDataset(paths, JigsawTransform(**SMALL))
+    assert torch.equal(fixed[0], ImagePartsDataset(paths, fixed.transform)[0])
+    augmented = ImagePartsDataset(paths, JigsawTransform(**SMALL))
     assert not torch.equal(augmented[0], augmented[0])
 
 
@@ -257,8 +257,8 @@ def test_train_draws_follow_the_global_seed_and_the_dataset_seed(image_root: Pat
     paths = ImageFolderIndex.scan(image_root).paths
     transform = JigsawTransform(**SMALL)
     dataset, other = (
-        JigsawDataset(paths, transform, seed=1),
-        JigsawDataset(paths, transform, seed=2),
+        ImagePartsDataset(paths, transform, seed=1),
+        ImagePartsDataset(paths, transform, seed=2),
     )
     torch.manual_seed(5)
     first = dataset[0]
@@ -269,7 +269,9 @@ def test_train_draws_follow_the_global_seed_and_the_dataset_seed(image_root: Pat
 
 
 def test_eval_mode_leaves_the_global_rng_alone(image_root: Path) -> None:
-    dataset = JigsawDataset(ImageFolderIndex.scan(image_root).paths, JigsawTransform(train=False))
+    dataset = ImagePartsDataset(
+        ImageFolderIndex.scan(image_root).paths, JigsawTransform(train=False)
+    )
     state = torch.get_rng_state()
     dataset[0]
     assert torch.equal(torch.get_rng_state(), state)
@@ -281,8 +283,8 @@ def test_corrupt_file_is_skipped_counted_and_logged(
     bad = add_truncated_jpeg(image_root / "n01440764" / "n01440764_1.JPEG")
     paths = ImageFolderIndex.scan(image_root).paths
     assert paths[1] == bad
-    dataset = JigsawDataset(paths, JigsawTransform(**SMALL, train=False))
-    with caplog.at_level(logging.WARNING, logger="ssl_rl.data.pretext.jigsaw_dataset"):
+    dataset = ImagePartsDataset(paths, JigsawTransform(**SMALL, train=False))
+    with caplog.at_level(logging.WARNING, logger="ssl_rl.data.pretext.image_parts_dataset"):
         tiles = dataset[1]
     assert torch.equal(tiles, dataset[2])  # the next index stands in
     assert dataset.skipped_count == 1
@@ -295,13 +297,13 @@ def test_corrupt_file_is_skipped_counted_and_logged(
 def test_last_index_wraps_around_to_the_first(image_root: Path) -> None:
     paths = ImageFolderIndex.scan(image_root).paths
     add_garbage_jpeg(paths[-1])
-    dataset = JigsawDataset(paths, JigsawTransform(**SMALL, train=False))
+    dataset = ImagePartsDataset(paths, JigsawTransform(**SMALL, train=False))
     assert torch.equal(dataset[len(dataset) - 1], dataset[0])
 
 
 def test_many_consecutive_corrupt_files_raise(tmp_path: Path) -> None:
     paths = [add_garbage_jpeg(tmp_path / f"bad_{i}.JPEG") for i in range(4)]
-    dataset = JigsawDataset(paths, JigsawTransform(**SMALL), max_consecutive_failures=3)
+    dataset = ImagePartsDataset(paths, JigsawTransform(**SMALL), max_consecutive_failures=3)
     with pytest.raises(DatasetError, match="looks broken") as info:
         dataset[0]
     assert str(paths[0]) in str(info.value)
@@ -310,14 +312,14 @@ def test_many_consecutive_corrupt_files_raise(tmp_path: Path) -> None:
 
 def test_empty_sample_list_is_rejected() -> None:
     with pytest.raises(DatasetError, match="empty"):
-        JigsawDataset([], JigsawTransform())
+        ImagePartsDataset([], JigsawTransform())
 
 
 def test_workers_draw_different_augmentations_and_share_the_skip_count(tmp_path: Path) -> None:
     root = make_image_folder(tmp_path / "train", classes=["n01"], per_class=1, size=(60, 60))
     image = root / "n01" / "n01_0.JPEG"
     bad = add_garbage_jpeg(root / "n01" / "bad.JPEG")
-    dataset = JigsawDataset([image] * 4 + [bad], JigsawTransform(**SMALL))
+    dataset = ImagePartsDataset([image] * 4 + [bad], JigsawTransform(**SMALL))
     loader = DataLoader(dataset, batch_size=1, num_workers=2)
     batches = [batch[0] for batch in loader]
     assert len(batches) == 5

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
 from ssl_rl.data.pretext.clip_dataset import ClipDataset, evenly_spaced_indices
 from ssl_rl.data.pretext.clip_transform import ClipTransform
 from ssl_rl.data.readers.video_io import AviVideoSource
+from ssl_rl.training import build_data_and_model
 from tests.fixtures.videos import make_ucf101_tree
 
 SMALL = {"frame_size": 16, "resize_short": 24, "crop": 20, "jitter": 2}
@@ -65,13 +65,13 @@ def test_datamodule_validates_on_several_clips_per_test_video(
     compose_train: Callable[..., DictConfig],
 ) -> None:
     cfg = compose_train(["experiment=st", "data.val_samples=null"])
-    module = instantiate(cfg.data)
+    module, _ = build_data_and_model(cfg)
     module.prepare_data()
     module.setup("fit")
-    clips = int(cfg.data.tasks.temporal.val_clips_per_video)
+    clips = int(cfg.tasks.temporal.pretext.val_views)
     assert clips > 1
     temporal = module.val_sets["temporal"]
-    test_videos = module.sources["temporal"].val_samples
+    test_videos = module.pretext_tasks["temporal"].reader.samples("tasks.temporal.reader")[1]
     assert len(temporal) == clips * len(test_videos)
     assert torch.equal(temporal[1], temporal[1])
     # The first and last clip of one video (16 frames: segments of 2, so offsets 0 and 1).
@@ -79,4 +79,5 @@ def test_datamodule_validates_on_several_clips_per_test_video(
     # The policy's X_val keeps one clip per (training) video; the jigsaw one sample per image.
     assert len(module.policy_sets["temporal"]) == cfg.data.policy_holdout
     assert module.policy_sets["temporal"].dataset.clips_per_video == 1
-    assert len(module.val_sets["spatial"]) == len(module.sources["spatial"].val_samples)
+    spatial_val = module.pretext_tasks["spatial"].reader.samples("tasks.spatial.reader")[1]
+    assert len(module.val_sets["spatial"]) == len(spatial_val)

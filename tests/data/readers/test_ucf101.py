@@ -121,16 +121,16 @@ def test_missing_split_file_says_which_split_and_what_is_expected(tmp_path: Path
     message = str(error.value)
     assert "trainlist02.txt is missing (split 2)" in message
     assert "classInd.txt, trainlist0{1,2,3}.txt, testlist0{1,2,3}.txt" in message
-    assert "data.tasks.temporal.split_dir" in message
+    assert "tasks.temporal.reader.split_dir" in message
 
 
 def test_missing_root_error_names_the_config_key(tmp_path: Path) -> None:
     tree = make_ucf101_tree(tmp_path)
     with pytest.raises(DatasetError, match=r"nowhere does not exist; set data\.temporal\.root"):
         UCF101Index(tmp_path / "nowhere", tree.split_dir, config_prefix="data.temporal")
-    with pytest.raises(DatasetError, match=r"set data\.tasks\.temporal\.frames_root"):
+    with pytest.raises(DatasetError, match=r"set tasks\.temporal\.reader\.frames_root"):
         UCF101Index(tree.video_root, tree.split_dir, frames_root=tmp_path / "no_frames")
-    with pytest.raises(DatasetError, match=r"set data\.tasks\.temporal\.split_dir"):
+    with pytest.raises(DatasetError, match=r"set tasks\.temporal\.reader\.split_dir"):
         UCF101Index(tree.video_root, tmp_path / "no_lists")
 
 

@@ -1,4 +1,4 @@
-"""Dataset of unpermuted jigsaw tiles from a list of image files.
+"""Dataset of unpermuted parts (jigsaw tiles, a rotation view, ...) from a list of image files.
 
 Randomness: in training mode every item gets a private generator seeded by
 ``seed`` and one draw of torch's global RNG. The global RNG differs per
@@ -19,18 +19,25 @@ import logging
 import os
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from ssl_rl.data.errors import DatasetError
-from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
 from ssl_rl.data.readers.image_folder import CorruptImageError, load_rgb
 
 logger = logging.getLogger(__name__)
 
 _SKIP_SLOTS = 1024
+
+
+class PartsTransform(Protocol):
+    resize: int
+    train: bool
+
+    def __call__(self, image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor: ...
 
 
 class PathTable:
@@ -56,18 +63,22 @@ class PathTable:
         return Path(os.fsdecode(self._buffer[start:end].tobytes()))
 
 
-class JigsawDataset(Dataset[torch.Tensor]):
-    """``dataset[i]`` → float tiles ``(grid², 3, tile_size, tile_size)`` of image ``i``."""
+class ImagePartsDataset(Dataset[torch.Tensor]):
+    """``dataset[i]`` → ``transform(image i)``: float parts ``(n, 3, size, size)``.
+
+    ``transform(image, generator)`` needs ``resize`` (the least short side it accepts) and
+    ``train`` (False: deterministic).
+    """
 
     def __init__(
         self,
         samples: Sequence[Path | str],
-        transform: JigsawTransform,
+        transform: PartsTransform,
         seed: int = 0,
         max_consecutive_failures: int = 50,
     ) -> None:
         if len(samples) == 0:
-            raise DatasetError("JigsawDataset got an empty list of image files.")
+            raise DatasetError("ImagePartsDataset got an empty list of image files.")
         self.paths = PathTable(samples)
         self.transform = transform
         self.seed = seed
