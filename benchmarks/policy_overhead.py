@@ -25,14 +25,13 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from pathlib import Path
 
-import hydra
 import torch
 
 from benchmarks.config import compose_train
 from ssl_rl.policy.groups import group_permutations
 from ssl_rl.policy.network import PolicyNetwork
 from ssl_rl.policy.reinforce import ReinforceLearner
-from ssl_rl.training import train
+from ssl_rl.training import build_data_and_model, train
 
 RUNS = {"basic": ["experiment=st", "policy=none"], "monitor": ["experiment=st"],
         "policy": ["experiment=st_policy"]}  # fmt: skip
@@ -82,16 +81,17 @@ def paper_shapes(batch: int, repeat: int, overrides: list[str]) -> dict[str, flo
         ["experiment=st_policy", "scale=paper", *overrides], Path(tempfile.mkdtemp())
     )
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = hydra.utils.instantiate(cfg.model, _convert_="all").to(device)
+    model = build_data_and_model(cfg)[1].to(device)
     optimizer = model.optimizer_factory(params=model.parameters())
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     )
-    size = cfg.model.part_size
-    parts = {
-        task: torch.randn(batch, spec.num_parts, 3, size, size, device=device)
-        for task, spec in cfg.model.tasks.items()
-    }
+    def random_parts(count: int, task: str) -> torch.Tensor:
+        spec = model.tasks[task]
+        size = spec.part_size
+        return torch.randn(count, spec.num_parts, 3, size, size, device=device)
+
+    parts = {task: random_parts(batch, task) for task in model.tasks}
 
     def step() -> None:
         with autocast:
@@ -108,8 +108,8 @@ def paper_shapes(batch: int, repeat: int, overrides: list[str]) -> dict[str, flo
     learner = ReinforceLearner(PolicyNetwork(cfg.policy.num_groups, cfg.policy.hidden,
                                              neutral_start=True), **cfg.policy.learner)  # fmt: skip
     k, inits = cfg.policy.num_groups, cfg.policy.kmeans_inits
-    for task, spec in cfg.model.tasks.items():
-        x_val = torch.randn(holdout, spec.num_parts, 3, size, size, device=device)
+    for task in model.tasks:
+        x_val = random_parts(holdout, task)
         with autocast:  # the training step warmed the kernels up; one call is minutes on a CPU
             seconds[f"validate_{task}"], s = _timed(
                 lambda t=task, x=x_val: model.validation_ratios(t, x), device, 1, False

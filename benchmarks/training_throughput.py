@@ -15,10 +15,10 @@ import tempfile
 import time
 from pathlib import Path
 
-import hydra
 import torch
 
 from benchmarks.config import compose_train
+from ssl_rl.training import build_data_and_model
 
 
 def _items_per_second(dataset: torch.utils.data.Dataset, count: int) -> float:
@@ -37,7 +37,7 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = compose_train(["experiment=st", *args.overrides], Path(tempfile.mkdtemp()))
-    datamodule = hydra.utils.instantiate(cfg.data, _convert_="all")
+    datamodule, model = build_data_and_model(cfg)
     datamodule.prepare_data()
     datamodule.setup()
     threads = torch.get_num_threads()
@@ -47,7 +47,6 @@ def main() -> None:
     }
 
     torch.set_num_threads(threads)
-    model = hydra.utils.instantiate(cfg.model, _convert_="all")
     optimizer = model.optimizer_factory(params=model.parameters())
     batch_size = cfg.data.batch_size
     batch = {

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +18,7 @@ from ssl_rl.eval.linear_probe import LinearProbes
 from ssl_rl.eval.nn_retrieval import retrieval_topk
 from ssl_rl.eval.pretrained import load_pretrained_trunk
 from ssl_rl.nets.caffenet import CaffeNetTrunk
-from ssl_rl.run_summary import write_summary
+from ssl_rl.run_summary import recorded_run
 
 log = logging.getLogger(__name__)
 
@@ -28,16 +26,14 @@ log = logging.getLogger(__name__)
 def finetune(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
     """Run ``cfg.eval`` on the trunk of ``cfg.ckpt`` (or a random one); write ``summary.json``."""
     output_dir = Path(cfg.output_dir)
-    started = time.time()
     summary: dict[str, Any] = {
         "task": cfg.eval.name,
         "ckpt": cfg.ckpt,
         "init": "pretrained" if cfg.ckpt else "random",
         "seed": cfg.seed,
         "output_dir": str(output_dir),
-        "status": "running",
     }
-    try:
+    with recorded_run(output_dir / "summary.json", summary, reraise):
         pl.seed_everything(cfg.seed, workers=True)
         prepare_datasets(cfg)
         trunk: CaffeNetTrunk = hydra.utils.instantiate(cfg.trunk)
@@ -55,14 +51,6 @@ def finetune(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
             )
         summary.update(status="completed", metrics=metrics)
         log.info("%s (%s init): %s", cfg.eval.name, summary["init"], metrics)
-    except Exception as error:
-        summary.update(status="failed", error=repr(error), traceback=traceback.format_exc())
-        log.exception("finetune task %s failed", cfg.eval.name)
-        if reraise:
-            raise
-    finally:
-        summary["wall_time_s"] = round(time.time() - started, 2)
-        write_summary(output_dir / "summary.json", summary)
     return summary
 
 

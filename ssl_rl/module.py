@@ -142,7 +142,7 @@ class OrderingPretrainer(pl.LightningModule):
             metrics[f"train/{task}/loss"] = loss.detach()
             metrics[f"train/{task}/acc"] = accuracy
         if total is None:
-            raise RuntimeError("training batch holds no task; check schedule.tasks and the datamodule")
+            raise RuntimeError("training batch holds no task; check schedule.tasks and the data")
         metrics["train/loss"] = total.detach()
         self._log_train_metrics(metrics)
         return total

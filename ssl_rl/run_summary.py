@@ -3,10 +3,50 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
-from collections.abc import Mapping
+import time
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from pytorch_lightning.utilities import rank_zero_only
+
+log = logging.getLogger(__name__)
+
+
+@contextmanager
+def recorded_run(
+    summary_path: Path,
+    summary: dict[str, Any],
+    reraise: bool = True,
+    on_exit: Callable[[], None] | None = None,
+) -> Iterator[dict[str, Any]]:
+    """The one run wrapper of ``train.py`` and ``finetune.py``: ``summary`` starts as running,
+    ends completed (the body sets it), or failed with the error and traceback; its wall time is
+    recorded and it is written to ``summary_path`` (rank 0 only) however the body ends;
+    ``on_exit`` then runs (e.g. closing loggers, so a crashed job does not break the next job
+    of a sweep). With ``reraise=False`` (Hydra multiruns) a failure is recorded, not raised.
+    """
+    started = time.time()
+    summary["status"] = "running"
+    try:
+        yield summary
+    except Exception as error:
+        summary.update(status="failed", error=repr(error), traceback=traceback.format_exc())
+        log.exception("run %s failed", summary_path.parent)
+        if reraise:
+            raise
+    finally:
+        summary["wall_time_s"] = round(time.time() - started, 2)
+        try:
+            if on_exit is not None:
+                on_exit()
+        finally:
+            if rank_zero_only.rank == 0:  # in DDP every rank runs this; one summary per run
+                write_summary(summary_path, summary)
 
 
 def task_metrics(metrics: Mapping[str, float]) -> dict[str, dict[str, float]]:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -13,13 +11,12 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import Logger, WandbLogger
-from pytorch_lightning.utilities import rank_zero_only
 
 from ssl_rl.callbacks.train_metrics import TrainMetricWindow
 from ssl_rl.data.datamodule import OrderingDataModule
 from ssl_rl.init_from import load_initial_weights
 from ssl_rl.module import OrderingPretrainer
-from ssl_rl.run_summary import task_metrics, write_summary
+from ssl_rl.run_summary import recorded_run, task_metrics
 from ssl_rl.tasks import build_tasks
 
 log = logging.getLogger(__name__)
@@ -32,16 +29,20 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
     sweep goes on with its other jobs.
     """
     output_dir = Path(cfg.paths.output_dir)
-    started = time.time()
     summary: dict[str, Any] = {
         "experiment": cfg.name,
         "seed": cfg.seed,
         "tags": list(cfg.tags),
         "output_dir": str(output_dir),
-        "status": "running",
     }
-    trainer: pl.Trainer | None = None
-    try:
+    trainers: list[pl.Trainer] = []
+
+    def on_exit() -> None:
+        if trainers:
+            summary.setdefault("steps", trainers[0].global_step)
+            _close_loggers(trainers[0])
+
+    with recorded_run(output_dir / "summary.json", summary, reraise, on_exit):
         pl.seed_everything(cfg.seed, workers=True)
         ckpt_path = resolve_checkpoint(cfg.ckpt_path)
         init_from = cfg.get("init_from")
@@ -62,6 +63,7 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
             callbacks.append(policy)
         loggers: list[Logger] = instantiate_group(cfg.get("logger"))
         trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+        trainers.append(trainer)
         for logger in loggers:
             logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
@@ -77,18 +79,6 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
         )
         if policy is not None:
             summary["policy"] = policy.summary()
-    except Exception as error:
-        summary.update(status="failed", error=repr(error), traceback=traceback.format_exc())
-        log.exception("run %s (seed %s) failed", cfg.name, cfg.seed)
-        if reraise:
-            raise
-    finally:
-        summary["wall_time_s"] = round(time.time() - started, 2)
-        if trainer is not None:
-            summary.setdefault("steps", trainer.global_step)
-        if rank_zero_only.rank == 0:  # in DDP every rank runs this; one summary per run
-            write_summary(output_dir / "summary.json", summary)
-        _close_loggers(trainer)
     return summary
 
 

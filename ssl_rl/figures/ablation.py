@@ -175,8 +175,13 @@ def permutation_error_comparison(with_policy: Run, without_policy: Run, task: st
 
 
 def write_figures(runs: RunSet, out_dir: str | Path, task: str = "spatial") -> dict[str, Path]:
-    """Write every figure the runs allow into ``out_dir``; returns {name: path}."""
+    """Write every figure the runs allow into ``out_dir``; returns {name: path}.
+
+    Fig. 6 shows ``task`` (the paper's: spatial), or the runs' first task if none trained it.
+    """
     out_dir = Path(out_dir)
+    if task not in runs.task_names and runs.task_names:
+        task = runs.task_names[0]
     written: dict[str, Path] = {}
     fig5 = nn_curve_figure(runs)
     if fig5 is not None:

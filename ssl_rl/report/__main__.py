@@ -52,7 +52,7 @@ def make_report(
         )
     out = Path(out_dir) if out_dir is not None else Path(paths[0]) / "report"
     out.mkdir(parents=True, exist_ok=True)
-    columns = default_columns()
+    columns = default_columns(runs.task_names)
     if finetune_tasks:
         # Lazy: fine-tuning pulls in Lightning, which a plain report does not need.
         from ssl_rl.report.evaluate import finetune_runs

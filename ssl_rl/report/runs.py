@@ -147,6 +147,14 @@ class RunSet:
     def excluded(self) -> list[Run]:
         return [r for r in self.runs if not r.completed]
 
+    @property
+    def task_names(self) -> list[str]:
+        """The pretext tasks the completed runs trained, in order of first appearance."""
+        names: dict[str, None] = {}
+        for run in self.completed:
+            names.update(dict.fromkeys(run.metrics))
+        return list(names)
+
     def by_experiment(self) -> dict[str, list[Run]]:
         """Completed runs per experiment, sorted by seed."""
         grouped: dict[str, list[Run]] = {}

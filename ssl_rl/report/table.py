@@ -91,8 +91,11 @@ class Table:
     rows: list[Row]
 
 
-def default_columns(protocols: Sequence[str] = ("voc07", "ucf101")) -> list[Column]:
-    """NN top-1 at the end of pretraining per protocol, then the pretext validation accuracy."""
+def default_columns(
+    tasks: Sequence[str] = (), protocols: Sequence[str] = ("voc07", "ucf101")
+) -> list[Column]:
+    """NN top-1 at the end of pretraining per protocol, then the pretext validation accuracy
+    of each task (``RunSet.task_names``: the tasks the runs trained)."""
     titles = {"voc07": "VOC07", "ucf101": "UCF-101"}
     columns = [
         Column(
@@ -109,7 +112,7 @@ def default_columns(protocols: Sequence[str] = ("voc07", "ucf101")) -> list[Colu
             title=f"Pretext val acc {task} (%)",
             final=lambda run, t=task: run.pretext_val_acc(t),
         )
-        for task in ("spatial", "temporal")
+        for task in tasks
     ]
     return columns
 
@@ -132,7 +135,7 @@ def aggregate(per_seed: Mapping[int, float]) -> Stat:
 def build_table(runs: RunSet, columns: Sequence[Column] | None = None) -> Table:
     """The random-init row, then one row per experiment found (excluded runs' experiments
     too, so an ablation whose every seed failed shows with n = 0)."""
-    columns = list(columns or default_columns())
+    columns = list(columns or default_columns(runs.task_names))
     rows = [random_init_row(runs.completed, columns)]
     grouped = runs.by_experiment()
     every_experiment = {r.experiment for r in runs.runs if r.status != "unreadable"}

@@ -113,7 +113,10 @@ def test_random_init_is_one_value_per_seed_and_rows_follow_the_runs() -> None:
         _fake_run("s", 1, [(0, 0.30), (10, 0.40)]),  # seed 1 again: averaged with st's 0.20
         _fake_run("st", 2, [(0, 0.40), (10, 0.70)]),
     ]
-    columns = default_columns()
+    run_set = RunSet(runs, [])
+    assert run_set.task_names == ["spatial"]  # discovered from the runs' metrics
+    columns = default_columns(run_set.task_names)
+    assert "pretext_temporal_val_acc" not in [c.key for c in columns]
     initial = random_init_row(runs, columns)
     assert initial.seeds == [1, 2]
     assert initial.cells["nn_voc07_top1"].per_seed == pytest.approx({1: 0.25, 2: 0.40})
