@@ -105,7 +105,7 @@ class OrderingPretrainer(pl.LightningModule):
             rows = []
             for k in range(classes.num_classes):
                 idx = torch.full((parts.shape[0],), k, dtype=torch.long, device=parts.device)
-                probs = self(task, classes.apply(parts, idx)).float().softmax(dim=-1)
+                probs = self(task, classes.transform(parts, idx)).float().softmax(dim=-1)
                 rows.append(softmax_ratio(probs, idx))
             return torch.stack(rows)
         finally:
@@ -126,7 +126,7 @@ class OrderingPretrainer(pl.LightningModule):
     def _task_loss(
         self, task: str, parts: Tensor, idx: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor]:
-        logits = self(task, self.permutations[task].apply(parts, idx, generator=generator))
+        logits = self(task, self.permutations[task].transform(parts, idx, generator=generator))
         loss = F.cross_entropy(logits, idx)
         accuracy = (logits.argmax(dim=1) == idx).float().mean()
         return loss, accuracy

@@ -123,7 +123,8 @@ def _is_canonical(perms: np.ndarray) -> np.ndarray:
     reverse = perms[:, ::-1]
     first_diff = np.argmax(perms != reverse, axis=1)
     rows = np.arange(len(perms))
-    return perms[rows, first_diff] < reverse[rows, first_diff]
+    canonical: np.ndarray = perms[rows, first_diff] < reverse[rows, first_diff]
+    return canonical
 
 
 def _canonicalise(perms: np.ndarray) -> np.ndarray:
@@ -153,7 +154,8 @@ def _row_keys(perms: np.ndarray) -> np.ndarray:
     if n_parts**n_parts > np.iinfo(np.int64).max:
         return perms
     weights = n_parts ** np.arange(n_parts - 1, -1, -1, dtype=np.int64)
-    return perms.astype(np.int64) @ weights
+    keys: np.ndarray = perms.astype(np.int64) @ weights
+    return keys
 
 
 def _greedy_max_mean(
@@ -166,8 +168,8 @@ def _greedy_max_mean(
     """
     n_parts, n_candidates = candidates_t.shape
     total_matches = np.zeros(n_candidates, dtype=np.int32)
-    match_dtype = np.uint8 if n_parts <= 255 else np.int32
-    matches = np.empty(n_candidates, dtype=match_dtype)
+    match_dtype: type[np.integer] = np.uint8 if n_parts <= 255 else np.int32
+    matches: np.ndarray = np.empty(n_candidates, dtype=match_dtype)
     reverse_matches = np.empty_like(matches)
     equal = np.empty(n_candidates, dtype=bool)
     chosen = np.empty(n_perms, dtype=np.int64)
@@ -249,7 +251,7 @@ def load_permutations(
     n_parts: int,
     n_perms: int,
     seed: int,
-    cache_dir: str | os.PathLike,
+    cache_dir: str | os.PathLike[str],
     merge_reverse: bool = False,
     pool_size: int | None = None,
 ) -> torch.Tensor:
@@ -281,7 +283,7 @@ def _atomic_save_npy(path: Path, array: np.ndarray) -> None:
         raise
 
 
-def read_permutation_file(path: str | os.PathLike, n_parts: int | None = None) -> torch.Tensor:
+def read_permutation_file(path: str | os.PathLike[str], n_parts: int | None = None) -> torch.Tensor:
     """Load a user-provided set (.npy or .pt), validated, as a 0-based long tensor (P, n).
 
     1-based files (values 1..n, e.g. the JigsawPuzzlePytorch sets) are converted with a
@@ -377,10 +379,10 @@ class PermutationSet(torch.nn.Module):
         n_parts: int,
         n_perms: int | None = None,
         seed: int = 0,
-        cache_dir: str | os.PathLike = "data_cache/permutations",
+        cache_dir: str | os.PathLike[str] = "data_cache/permutations",
         merge_reverse: bool = False,
         pool_size: int | None = None,
-        file: str | os.PathLike | None = None,
+        file: str | os.PathLike[str] | None = None,
     ) -> PermutationSet:
         """Load ``file`` if given, otherwise generate (cached in ``cache_dir``)."""
         if file is not None:
@@ -417,7 +419,7 @@ class PermutationSet(torch.nn.Module):
         flip = torch.randint(0, 2, idx.shape, generator=generator, device=device).bool()
         return torch.where(flip.to(idx.device)[..., None], orders.flip(-1), orders)
 
-    def apply(
+    def transform(
         self, parts: torch.Tensor, idx: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """``parts`` (B, n, ...) reordered by the orders of classes ``idx`` (B,)."""

@@ -25,7 +25,7 @@ class ClassSet(Protocol):
     @property
     def num_classes(self) -> int: ...
 
-    def apply(self, parts: Tensor, idx: Tensor, generator: Generator | None = None) -> Tensor:
+    def transform(self, parts: Tensor, idx: Tensor, generator: Generator | None = None) -> Tensor:
         """``parts`` (B, n, C, h, w) transformed by class ``idx`` (B,)."""
         ...
 

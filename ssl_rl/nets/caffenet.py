@@ -194,5 +194,5 @@ class CaffeNetTrunk(nn.Module):
                 f"CaffeNetTrunk.forward_parts expects (B, n, C, H, W), got {tuple(parts.shape)}"
             )
         batch, num_parts = parts.shape[:2]
-        pool5 = self(parts.flatten(0, 1))
+        pool5: Tensor = self(parts.flatten(0, 1))
         return pool5.reshape(batch, num_parts, -1)

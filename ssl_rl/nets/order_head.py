@@ -19,8 +19,10 @@ DEFAULT_CHUNK_BYTES = 2**30
 
 def init_linear_(layer: nn.Linear, followed_by_relu: bool) -> None:
     """Kaiming-normal weight (gain for ReLU or linear output), zero bias."""
-    nonlinearity = "relu" if followed_by_relu else "linear"
-    nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity=nonlinearity)
+    if followed_by_relu:
+        nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
+    else:
+        nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="linear")
     if layer.bias is not None:
         nn.init.zeros_(layer.bias)
 

@@ -38,7 +38,8 @@ class SpatialOrderHead(OrderHead):
 
     def part_features(self, pool5: Tensor) -> Tensor:
         """fc6 on every tile: (B, n, in_dim) → (B, n, fc6_dim)."""
-        return self.dropout(torch.relu(self.fc6(pool5)))
+        features: Tensor = self.dropout(torch.relu(self.fc6(pool5)))
+        return features
 
     def order_logits(self, features: Tensor) -> Tensor:
         """fc7 on the tiles' fc6 outputs concatenated in the given order, then the classifier."""
@@ -48,7 +49,8 @@ class SpatialOrderHead(OrderHead):
                 f"got {tuple(features.shape)}"
             )
         hidden = self.dropout(torch.relu(self.fc7(features.flatten(1))))
-        return self.classifier(hidden)
+        logits: Tensor = self.classifier(hidden)
+        return logits
 
     def _order_independent_terms(self, features: Tensor) -> Tensor:
         """W_k f_j for every slot k and tile j: (n_slots, V, n_tiles, fc7_dim).
@@ -66,7 +68,8 @@ class SpatialOrderHead(OrderHead):
         hidden = terms[0].index_select(1, orders[:, 0]).add_(self.fc7.bias)  # (V, Qc, H)
         for slot in range(1, self.num_parts):
             hidden += terms[slot].index_select(1, orders[:, slot])
-        return self.classifier(torch.relu_(hidden))
+        logits: Tensor = self.classifier(torch.relu_(hidden))
+        return logits
 
     def scoring_bytes(self, num_samples: int, chunk_size: int) -> int:
         hidden = self.fc7.out_features

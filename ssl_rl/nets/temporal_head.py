@@ -50,7 +50,8 @@ class TemporalOrderHead(OrderHead):
 
     def part_features(self, pool5: Tensor) -> Tensor:
         """fc6 on every frame: (B, n, in_dim) → (B, n, fc6_dim)."""
-        return self.dropout(torch.relu(self.fc6(pool5)))
+        features: Tensor = self.dropout(torch.relu(self.fc6(pool5)))
+        return features
 
     def order_logits(self, features: Tensor) -> Tensor:
         """Run the LSTM over the frames in the given order; classify its output (`readout`)."""
@@ -60,12 +61,16 @@ class TemporalOrderHead(OrderHead):
                 f"got {tuple(features.shape)}"
             )
         outputs, _ = self.lstm(features)
-        return self.classifier(outputs[:, self.first_read :].flatten(1))
+        logits: Tensor = self.classifier(outputs[:, self.first_read :].flatten(1))
+        return logits
 
     def _order_independent_terms(self, features: Tensor) -> Tensor:
         """LSTM input projection W_ih f_j + b_ih + b_hh of every frame: (V, n, 4·hidden)."""
         lstm = self.lstm
-        return features @ lstm.weight_ih_l0.T + (lstm.bias_ih_l0 + lstm.bias_hh_l0)
+        weight_ih, bias_ih, bias_hh = (
+            _tensor(lstm.weight_ih_l0), _tensor(lstm.bias_ih_l0), _tensor(lstm.bias_hh_l0)
+        )
+        return features @ weight_ih.T + (bias_ih + bias_hh)
 
     def _score_order_chunk(self, terms: Tensor, orders: Tensor) -> Tensor:
         """nn.LSTM's recurrence on the permuted projections, once per distinct order prefix.
@@ -75,7 +80,7 @@ class TemporalOrderHead(OrderHead):
         recurrent matmul). The classifier is linear in the states it reads, W·concat_t h_t =
         Σ_t W_t h_t, so each prefix carries its partial logits from the first step read on.
         """
-        weight_hh = self.lstm.weight_hh_l0
+        weight_hh = _tensor(self.lstm.weight_hh_l0)
         size = self.lstm.hidden_size
         hidden = cell = partial_logits = None
         steps, final_index = _prefix_tree(orders)
@@ -88,7 +93,7 @@ class TemporalOrderHead(OrderHead):
             gates[..., : 2 * size].sigmoid_()  # input and forget gates
             gates[..., 2 * size : 3 * size].tanh_()  # cell candidate
             gates[..., 3 * size :].sigmoid_()  # output gate
-            in_gate, forget_gate, candidate, out_gate = gates.split(size, dim=-1)
+            in_gate, forget_gate, candidate, out_gate = torch.split(gates, size, dim=-1)
             new_cell = candidate.mul_(in_gate)
             if cell is not None:
                 new_cell.addcmul_(forget_gate, cell.index_select(1, parent))
@@ -103,7 +108,8 @@ class TemporalOrderHead(OrderHead):
                     contribution += partial_logits.index_select(1, parent)
                 partial_logits = contribution
         assert partial_logits is not None  # num_parts >= 1, and the last step is always read
-        return partial_logits.index_select(1, final_index) + self.classifier.bias
+        bias: Tensor = self.classifier.bias
+        return partial_logits.index_select(1, final_index) + bias
 
     def scoring_bytes(self, num_samples: int, chunk_size: int) -> int:
         hidden = self.lstm.hidden_size
@@ -135,3 +141,9 @@ def _prefix_tree(orders: Tensor) -> tuple[list[tuple[Tensor, Tensor]], Tensor]:
         steps.append((prefix_of_order[representative], prefixes[:, -1]))
         prefix_of_order = inverse
     return steps, prefix_of_order
+
+
+def _tensor(value: Tensor | nn.Module) -> Tensor:
+    """nn.LSTM's per-layer parameters, which its stubs type as Tensor | Module."""
+    assert isinstance(value, Tensor)
+    return value

@@ -37,7 +37,7 @@ class Rotations(nn.Module):
     def num_classes(self) -> int:
         return self._num_classes
 
-    def apply(
+    def transform(
         self, parts: torch.Tensor, idx: torch.Tensor, generator: torch.Generator | None = None
     ) -> torch.Tensor:
         """``parts`` (B, n, C, s, s), each sample rotated by its class ``idx`` (B,)."""
