@@ -59,3 +59,27 @@ def test_sequential_schedule_counts_active_steps() -> None:
             assert schedule.steps_active(task, until) == expected
     with pytest.raises(ValueError, match="switch_fractions"):
         TaskSchedule.build(["spatial", "temporal"], "sequential", [])
+
+
+def test_validation_ratios_of_a_task_without_order_shortcut(compose_train) -> None:
+    """Rotation: one forward pass per class gives the same s as scoring each class alone."""
+    _, model = build_data_and_model(compose_train(["experiment=str"]))
+    assert list(model.tasks) == ["spatial", "temporal", "rotation"]
+    size = model.tasks["rotation"].part_size
+    parts = torch.randn(3, 1, 3, size, size)
+    s = model.validation_ratios("rotation", parts)
+    assert s.shape == (4, 3) and model.training
+    model.eval()
+    for k in range(4):
+        idx = torch.full((3,), k)
+        probs = model("rotation", model.permutations["rotation"].transform(parts, idx)).softmax(-1)
+        others = probs.clone()
+        others[torch.arange(3), k] = -1
+        expected = (probs[torch.arange(3), k] + 1) / (others.max(dim=1).values + 1)  # Eq. 3
+        torch.testing.assert_close(s[k], expected, atol=1e-5, rtol=1e-4)
+
+
+def test_a_scheduled_task_the_config_does_not_define_is_named(compose_train) -> None:
+    cfg = compose_train(["experiment=s", "schedule.tasks=[spatial,jigsaw4]"])
+    with pytest.raises(ValueError, match=r"names task\(s\) \['jigsaw4'\].*conf/task/<name>.yaml"):
+        build_data_and_model(cfg)
