@@ -64,12 +64,13 @@ class PolicyNetwork(nn.Module):
     def forward(self, state: Tensor) -> Tensor:
         """Scores (|C|,) for a state (|C|, 2), or (B, |C|) for a batch (B, |C|, 2)."""
         flat = self._checked(state).flatten(start_dim=-2)
-        return self.output(self.activation(self.hidden(flat)))
+        scores: Tensor = self.output(self.activation(self.hidden(flat)))
+        return scores
 
     def probabilities(self, state: Tensor) -> Tensor:
         """π(· | ŝ) over the groups, (|C|,) or (B, |C|); empty groups get 0 under the prior."""
         state = self._checked(state)
-        scores = self(state)
+        scores: Tensor = self(state)
         if not (self.neutral_start or self.floor > 0.0):
             return scores.softmax(dim=-1)
         shares = size_shares(state)

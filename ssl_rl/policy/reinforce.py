@@ -194,7 +194,8 @@ class ReinforceLearner:
         m = self.baseline_momentum
         previous = self.advantage_scale
         self.advantage_scale = squared if previous is None else m * previous + (1 - m) * squared
-        return advantage / self.advantage_scale**0.5
+        rms: float = self.advantage_scale**0.5
+        return advantage / rms
 
     def _action_counts(self, actions: Tensor) -> Tensor:
         num_groups = self.policy.num_groups

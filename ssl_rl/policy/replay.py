@@ -22,6 +22,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from numpy.typing import NDArray
 from torch import Tensor
 
 from ssl_rl.policy.network import size_shares
@@ -50,7 +51,7 @@ def replay_hard_mass(
     make_learner: Callable[[], ReinforceLearner],
     states: Tensor,
     counts: Tensor,
-    rewards: Sequence[float],
+    rewards: Sequence[float] | NDArray[np.float64],
     hard: Sequence[int],
 ) -> Tensor:
     """π_t(hard) for every episode t of a fresh learner fed the recorded episodes, (T,)."""

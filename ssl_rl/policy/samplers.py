@@ -33,6 +33,17 @@ class PermutationSampler(Protocol):
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
 
 
+@runtime_checkable
+class RecordingSampler(PermutationSampler, Protocol):
+    """A sampler that keeps what it draws while ``record_draws`` is set (every sampler here)."""
+
+    record_draws: bool
+
+    def pop_draws(self) -> Tensor:
+        """The permutations drawn since the last call (CPU long tensor), and forget them."""
+        ...
+
+
 class _SeededSampler:
     def __init__(self, num_perms: int, seed: int) -> None:
         if num_perms < 1:

@@ -49,7 +49,7 @@ class PolicyHistory:
     def from_state(
         cls, history: Mapping[str, Any], noise_test: Mapping[str, Any] | None = None
     ) -> PolicyHistory:
-        """From ``TaskPolicyState.state_dict()``'s ``history`` (and ``noise_test``)."""
+        """From ``TaskPolicy.state_dict()``'s ``history`` (and ``noise_test``)."""
         errors = history.get("permutation_errors") or []
         return cls(
             validation_steps=[int(s) for s in history.get("validation_steps", [])],

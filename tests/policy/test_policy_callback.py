@@ -89,13 +89,13 @@ def test_resume_continues_the_policy_exactly(compose_train, tmp_path: Path) -> N
 
 def test_ddp_ranks_share_one_policy(data_cache: Path, tmp_path: Path) -> None:
     """Two CPU processes (gloo): both ranks sample from the same π and the same groups."""
-    from tests.conftest import TINY_OVERRIDES
+    from tests.conftest import tiny_train_overrides
 
-    overrides = [o for o in TINY_OVERRIDES if not o.startswith("trainer.devices")]
+    tiny = tiny_train_overrides(["experiment=st_policy"])
+    overrides = [o for o in tiny if not o.startswith("trainer.devices")]
     command = [
         sys.executable,
         str(REPO / "train.py"),
-        "experiment=st_policy",
         *overrides,
         "trainer.devices=2",
         "trainer.strategy=ddp",
