@@ -17,7 +17,7 @@ from ssl_rl.policy import (
     UniformMode,
     make_mode,
 )
-from ssl_rl.policy.modes import GroupedPolicy, ModeSettings, PolicyStep
+from ssl_rl.policy.modes import GroupedPolicy, PolicyStep
 
 Q, V, K = 12, 6, 4
 SETTINGS = ModeSettings(num_groups=K, kmeans_iters=10, kmeans_inits=2)
