@@ -86,6 +86,7 @@ def paper_shapes(batch: int, repeat: int, overrides: list[str]) -> dict[str, flo
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     )
+
     def random_parts(count: int, task: str) -> torch.Tensor:
         spec = model.tasks[task]
         size = spec.part_size

@@ -68,7 +68,9 @@ class TemporalOrderHead(OrderHead):
         """LSTM input projection W_ih f_j + b_ih + b_hh of every frame: (V, n, 4·hidden)."""
         lstm = self.lstm
         weight_ih, bias_ih, bias_hh = (
-            _tensor(lstm.weight_ih_l0), _tensor(lstm.bias_ih_l0), _tensor(lstm.bias_hh_l0)
+            _tensor(lstm.weight_ih_l0),
+            _tensor(lstm.bias_ih_l0),
+            _tensor(lstm.bias_hh_l0),
         )
         return features @ weight_ih.T + (bias_ih + bias_hh)
 
