@@ -69,6 +69,9 @@ ANALYSIS_SEEDS ?= 1 2 3
 ANALYSIS_ARMS ?= pa_policy pa_policy_lr0 pa_policy_spa1 pa_uniform pa_errprop
 ARM_pa_policy_lr0 = policy.learner.lr=0
 ARM_pa_policy_spa1 = policy.samples_per_action=1
+# Middle ground (not in the default list; README): 8 or 4 actions per training step of 32.
+ARM_pa_policy_spa4 = policy.samples_per_action=4
+ARM_pa_policy_spa8 = policy.samples_per_action=8
 ARM_pa_uniform = policy=monitor
 ARM_pa_errprop = policy=errprop
 ANALYSIS_RUNS = $(foreach arm,$(ANALYSIS_ARMS),$(foreach seed,$(ANALYSIS_SEEDS),\
