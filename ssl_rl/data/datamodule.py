@@ -57,7 +57,7 @@ class OrderingDataModule(pl.LightningDataModule):
         self.prepare = prepare
         self.seed = seed
         self.pin_memory = pin_memory
-        self.prepared = False
+        self._is_set_up = False
         self.train_sets: dict[str, Dataset] = {}
         self.val_sets: dict[str, Dataset] = {}
         self.policy_sets: dict[str, Dataset] = {}
@@ -71,7 +71,7 @@ class OrderingDataModule(pl.LightningDataModule):
             self.prepare()
 
     def setup(self, stage: str | None = None) -> None:
-        if self.prepared:
+        if self._is_set_up:
             return
         for offset, task in enumerate(self.tasks):
             if task not in self.pretext_tasks:
@@ -97,7 +97,7 @@ class OrderingDataModule(pl.LightningDataModule):
                 len(holdout),
                 len(self.val_sets[task]),
             )
-        self.prepared = True
+        self._is_set_up = True
 
     # ----------------------------------------------------------------- loaders
     def train_dataloader(self) -> ScheduledTaskLoader:
