@@ -5,7 +5,8 @@ from __future__ import annotations
 import logging
 import multiprocessing
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -177,3 +178,23 @@ class ClipDataset(Dataset[torch.Tensor]):
         draw = int(torch.randint(0, 2**62, ()).item())
         state = np.random.SeedSequence([self.seed, draw]).generate_state(2, dtype=np.uint32)
         return torch.Generator().manual_seed((int(state[0]) << 31) ^ int(state[1]))
+
+
+@dataclass(frozen=True)
+class ClipPretext:
+    """A task's data from videos: ``num_frames`` frames in temporal order, unpermuted, each
+    through ``transform`` (a partial of :class:`ClipTransform` missing only ``train``).
+
+    ``val_views``: fixed clips per validation video (evenly spaced grids at that many phases),
+    so that a small test split is not a large step of the accuracy per video.
+    """
+
+    transform: Callable[..., ClipTransform]
+    num_frames: int = 8
+    val_views: int = 1
+
+    def dataset(self, samples: Sequence[Path], train: bool, seed: int, views: int = 1) -> Dataset:
+        return ClipDataset(
+            list(samples), self.num_frames, self.transform(train=train), seed=seed,
+            clips_per_video=views,
+        )  # fmt: skip

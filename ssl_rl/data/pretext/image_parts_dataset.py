@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
 
@@ -133,3 +134,17 @@ class ImagePartsDataset(Dataset[torch.Tensor]):
         slot = 0 if worker is None else 1 + worker.id % (_SKIP_SLOTS - 1)
         self._skips_per_process[slot] += 1
         logger.warning("Skipping undecodable image %s: %s", path, error.__cause__ or error)
+
+
+@dataclass(frozen=True)
+class ImagePretext:
+    """A task's data from images: ``transform`` (a partial of a parts transform such as
+    :class:`JigsawTransform` or the rotation view, missing only ``train``) per image."""
+
+    transform: Callable[..., PartsTransform]
+    val_views: int = 1
+
+    def dataset(self, samples: Sequence[Path], train: bool, seed: int, views: int = 1) -> Dataset:
+        if views != 1:
+            raise ValueError(f"an image has one fixed view, got views={views}")
+        return ImagePartsDataset(list(samples), self.transform(train=train), seed=seed)

@@ -8,16 +8,12 @@ rotations exactly like a task's permutations.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
 import torchvision.transforms.v2.functional as TF
 from torch import nn
-from torch.utils.data import Dataset
 
-from ssl_rl.data.pretext.image_parts_dataset import ImagePartsDataset
 from ssl_rl.data.pretext.part_normalization import normalize_per_part
 
 
@@ -87,19 +83,3 @@ class RotationTransform:
         if self.size != self.crop:
             view = TF.resize(view, [self.size, self.size], antialias=True)
         return normalize_per_part(view.unsqueeze(0))
-
-
-@dataclass(frozen=True)
-class RotationPretext:
-    """Images → one unrotated view (1, 3, size, size); the task's classes rotate it."""
-
-    resize: int = 256
-    crop: int = 224
-    size: int = 64
-    val_views: int = 1
-
-    def dataset(self, samples: Sequence[Path], train: bool, seed: int, views: int = 1) -> Dataset:
-        if views != 1:
-            raise ValueError(f"rotation has one fixed view per image, got views={views}")
-        transform = RotationTransform(self.resize, self.crop, self.size, train=train)
-        return ImagePartsDataset(list(samples), transform, seed=seed)
