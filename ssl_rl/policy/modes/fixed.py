@@ -5,29 +5,15 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import torch
 from torch import Tensor
 
-from ssl_rl.policy.communicator import Communicator
-from ssl_rl.policy.modes.base import GroupedPolicy, ModeSettings, PolicyMode, PolicyStep
+from ssl_rl.policy.modes.base import GroupedPolicy, PolicyMode, PolicyStep
 from ssl_rl.policy.reinforce import ReinforceLearner
 from ssl_rl.policy.samplers import ErrorProportionalSampler, UniformSampler
-from ssl_rl.policy.seeds import TaskSeeds
 
 
 class _FixedMode(PolicyMode):
     """Draws from its sampler; no groups, no learner, nothing to update."""
-
-    def __init__(
-        self,
-        settings: ModeSettings,
-        num_perms: int,
-        seeds: TaskSeeds,
-        comm: Communicator | None = None,
-    ) -> None:
-        super().__init__(settings, num_perms, seeds, comm)
-        # Never used without a learner; kept so every mode's checkpoint has the same keys.
-        self._kmeans_state = torch.Generator().manual_seed(seeds.kmeans).get_state()
 
     def on_validation(self, permutation_errors: Tensor) -> None:
         pass
@@ -45,13 +31,12 @@ class _FixedMode(PolicyMode):
         return {
             "sampler": self.sampler.state_dict(),
             "learner": None,
-            "kmeans_generator": self._kmeans_state.clone(),
+            "kmeans_generator": None,  # no grouping; the key keeps every mode's state alike
             "initial_learner": None,
         }
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
         self.sampler.load_state_dict(state["sampler"])
-        self._kmeans_state = state["kmeans_generator"].clone()
 
 
 class UniformMode(_FixedMode):
