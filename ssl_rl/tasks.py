@@ -37,12 +37,18 @@ class SampleReader(Protocol):
 
 
 class PretextData(Protocol):
-    """Turns samples into unpermuted parts (B, n, C, h, w) for the task's classes to transform."""
+    """Turns samples into unpermuted parts (B, n, C, h, w) for the task's classes to transform,
+    in two stages: the dataset's items come from loader workers (uint8 crops and random
+    draws), ``finish`` turns a collated batch of them into float parts on its device."""
 
     val_views: int
 
     def dataset(self, samples: Sequence[Path], train: bool, seed: int, views: int = 1) -> Dataset:
         """``train=False``: fixed, deterministic preprocessing; ``views`` fixed views per sample."""
+        ...
+
+    def finish(self, batch: dict[str, Tensor]) -> Tensor:
+        """Float parts (B, n, C, h, w) of a collated batch of the dataset's items."""
         ...
 
 

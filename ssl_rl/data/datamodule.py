@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from ssl_rl.data.endless_sampling import EndlessShuffleSampler, SeededDraws
 from ssl_rl.data.scheduled_loader import ScheduledTaskLoader
@@ -22,7 +22,9 @@ log = logging.getLogger(__name__)
 
 
 class OrderingDataModule(pl.LightningDataModule):
-    """Unpermuted parts for each scheduled task: ``{task: (B, n, C, h, w)}`` per step.
+    """Unpermuted parts for each scheduled task: ``{task: batch}`` per step, each batch the
+    loader workers' uint8 samples that the task's ``pretext.finish`` turns into float parts
+    (B, n, C, h, w) on the device (:meth:`on_after_batch_transfer`).
 
     From every task's training samples ``policy_holdout`` are set aside (always, so runs
     with and without the policy train on the same data) as the policy's fixed X_val.
@@ -132,10 +134,28 @@ class OrderingDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> list[DataLoader]:
         return [self._loader(self.val_sets[t], self.val_batch_size) for t in self.tasks]
 
+    def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
+        """The device stage of the pretext transforms: workers' uint8 samples → float parts.
+
+        Training batches are ``{task: samples}``, validation batches one task's samples (the
+        task by dataloader index). Float tensors (already finished) pass through.
+        """
+        trainer = self.trainer
+        if trainer is not None and not trainer.training:
+            return self.finish_parts(self.tasks[dataloader_idx], batch)
+        return {task: self.finish_parts(task, samples) for task, samples in batch.items()}
+
+    def finish_parts(self, task: str, samples: Any) -> Tensor:
+        """Float parts (B, n, C, h, w) of a collated batch of ``task``'s worker samples."""
+        if isinstance(samples, Tensor):
+            return samples
+        return self.pretext_tasks[task].pretext.finish(samples)
+
     def policy_validation_parts(self, task: str) -> Tensor:
-        """The policy's fixed X_val for ``task`` as one tensor (|X_val|, n, C, h, w)."""
+        """The policy's fixed X_val for ``task`` as one float tensor (|X_val|, n, C, h, w)."""
         dataset = self.policy_sets[task]
-        return torch.stack([dataset[i] for i in range(len(dataset))])
+        samples = default_collate([dataset[i] for i in range(len(dataset))])
+        return self.pretext_tasks[task].pretext.finish(samples)
 
     def _loader(
         self,

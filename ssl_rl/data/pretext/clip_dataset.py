@@ -15,6 +15,7 @@ from torch.utils.data import Dataset
 
 from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.pretext.clip_transform import ClipTransform
+from ssl_rl.data.pretext.two_stage import RawSample
 from ssl_rl.data.readers.video_io import (
     AnyVideoSource,
     CorruptVideoError,
@@ -40,8 +41,10 @@ def random_sorted_indices(
     return sorted(chosen.tolist())
 
 
-class ClipDataset(Dataset[torch.Tensor]):
-    """Item i: float32 (u, 3, f, f), u frames of ``samples[i]`` in temporal order, unpermuted.
+class ClipDataset(Dataset[RawSample]):
+    """Item i: u frames of ``samples[i]`` in temporal order, unpermuted, through the worker stage
+    (``transform.sample``: uint8 (u, 3, f, f) and the colour draws; ``transform.finish`` of a
+    collated batch gives float32 (B, u, 3, f, f)).
 
     ``samples`` are AVI files or frame folders (see :class:`AnyVideoSource`). Frames are drawn
     at random from the whole video when ``transform.train``, evenly spaced otherwise (the fixed
@@ -97,7 +100,7 @@ class ClipDataset(Dataset[torch.Tensor]):
         """One line for the training log."""
         return f"{len(self.samples)} videos, {self.skipped_count} unusable video(s) skipped"
 
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def __getitem__(self, index: int) -> RawSample:
         generator = self._draw_generator()
         video, clip_index = divmod(index, self.clips_per_video)
         tried = []
@@ -138,7 +141,7 @@ class ClipDataset(Dataset[torch.Tensor]):
 
     def _load(
         self, path: Path, generator: torch.Generator | None, clip_index: int = 0
-    ) -> torch.Tensor:
+    ) -> RawSample:
         indices = self.frame_indices(self.source.num_frames(path), path, generator, clip_index)
         try:
             frames = self.source.read_frames(path, indices)
@@ -151,7 +154,7 @@ class ClipDataset(Dataset[torch.Tensor]):
                 frames = self.source.read_frames(path, indices)
             except FrameCountMismatchError as again:
                 raise CorruptVideoError(str(again)) from again
-        return self.transform(frames, generator=generator)
+        return self.transform.sample(frames, generator=generator)
 
     def _mark_bad(self, path: Path, error: DatasetError) -> None:
         reason = "too_short" if isinstance(error, VideoTooShortError) else "corrupt"
@@ -186,7 +189,10 @@ class ClipPretext:
     through ``transform`` (a partial of :class:`ClipTransform` missing only ``train``).
 
     ``val_views``: fixed clips per validation video (evenly spaced grids at that many phases),
-    so that a small test split is not a large step of the accuracy per video.
+    so that a small test split is not a large step of the accuracy per video. Samples that are
+    prepared uint8 arrays (``.npy``, ``python -m ssl_rl.data.prepare_frames --format uint8``)
+    are stored at the transform's :attr:`~ClipTransform.prescaled_short_side` and read through
+    :meth:`ClipTransform.prescaled`: a crop, no decode and no resampling.
     """
 
     transform: Callable[..., ClipTransform]
@@ -194,7 +200,26 @@ class ClipPretext:
     val_views: int = 1
 
     def dataset(self, samples: Sequence[Path], train: bool, seed: int, views: int = 1) -> Dataset:
+        transform = self.transform(train=train)
+        if samples and all(Path(s).suffix == ".npy" for s in samples):
+            transform = transform.prescaled()
+            check_array_short_side(Path(samples[0]), transform.resize_short)
         return ClipDataset(
-            list(samples), self.num_frames, self.transform(train=train), seed=seed,
-            clips_per_video=views,
-        )  # fmt: skip
+            list(samples), self.num_frames, transform, seed=seed, clips_per_video=views
+        )
+
+    def finish(self, batch: RawSample) -> torch.Tensor:
+        """The device stage of a collated batch of this task's clips (train or fixed)."""
+        return self.transform(train=True).finish(batch)
+
+
+def check_array_short_side(array_file: Path, short_side: int) -> None:
+    """Refuses prepared uint8 frames stored at another size than the transform needs."""
+    shape = np.load(array_file, mmap_mode="r").shape
+    if len(shape) != 4 or min(shape[1:3]) != short_side:
+        raise DatasetError(
+            f"{array_file}: prepared frames of shape {shape} (T, H, W, 3), but this clip "
+            f"transform needs a short side of {short_side} px; prepare them again for it: "
+            f"python -m ssl_rl.data.prepare_frames --format uint8 --short-side {short_side} "
+            f"--src <videos> --dst <new folder>"
+        )

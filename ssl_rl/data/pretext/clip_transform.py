@@ -6,12 +6,10 @@ import torch
 import torch.nn.functional as F
 
 from ssl_rl.data.pretext.part_normalization import normalize_per_part
+from ssl_rl.data.pretext.two_stage import RawSample, TwoStageTransform, stack_windows
 
 # ITU-R BT.601 luma weights, as torchvision's rgb_to_grayscale.
 _GRAY_WEIGHTS = (0.299, 0.587, 0.114)
-
-
-# Below this std (intensities in [0, 1]) a frame channel counts as constant and is only centred.
 
 
 def _resize(clip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
@@ -29,15 +27,17 @@ def _resize(clip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(clip, size=size, mode="bilinear", antialias=True)
 
 
-class ClipTransform:
+class ClipTransform(TwoStageTransform):
     """(u, 3, H, W) uint8 frames → (u, 3, frame_size, frame_size) float32, order untouched.
 
-    Train: resize the short side to ``resize_short``; one random ``crop`` box for the whole clip,
-    moved independently per frame by up to ``jitter`` px (inside the image); resize to
-    ``frame_size``; optional per-frame channel splitting (OPN: one random colour channel copied to
-    all three) and, with probability ``gray_prob``, the whole clip turned grayscale; finally each
-    frame standardised per channel by its own mean/std (as the jigsaw tiles). Eval
-    (``train=False``): centre box, no jitter, no colour changes, deterministic.
+    Train: resize the short side to ``resize_short``; one random ``crop`` box for the whole
+    clip, moved independently per frame by up to ``jitter`` px (inside the image); resize to
+    ``frame_size``; optional per-frame channel splitting (OPN: one random colour channel copied
+    to all three) and, with probability ``gray_prob``, the whole clip turned grayscale; finally
+    each frame standardised per channel by its own mean/std (as the jigsaw tiles). Eval
+    (``train=False``): centre box, no jitter, no colour changes, deterministic. Two stages
+    (:mod:`two_stage`): the geometry in uint8 in the worker (``sample``); the colour changes,
+    float conversion and standardisation batched on the device (``finish``).
     Sizes [stand-in]; ``frame_size`` equals the jigsaw tile size by default [decision].
     """
 
@@ -69,9 +69,29 @@ class ClipTransform:
         fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
         return f"{type(self).__name__}({fields})"
 
-    def __call__(
-        self, frames: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def prescaled(self) -> ClipTransform:
+        """The same augmentation for frames stored at :attr:`prescaled_short_side`: the crop box
+        is then ``frame_size`` px, so crop-then-resize becomes a crop (jitter scaled alike)."""
+        scale = self.frame_size / self.crop
+        return ClipTransform(
+            frame_size=self.frame_size,
+            resize_short=self.prescaled_short_side,
+            crop=self.frame_size,
+            jitter=round(self.jitter * scale),
+            channel_split=self.channel_split,
+            gray_prob=self.gray_prob,
+            train=self.train,
+        )
+
+    @property
+    def prescaled_short_side(self) -> int:
+        """Short side at which a ``crop`` box at ``resize_short`` is ``frame_size`` px."""
+        return round(self.resize_short * self.frame_size / self.crop)
+
+    def sample(self, frames: torch.Tensor, generator: torch.Generator | None = None) -> RawSample:
+        """Worker stage: ``frames`` uint8 (u, f, f, 3) cropped (and resized) in uint8,
+        ``channel`` (u,) the colour each frame keeps (-1: all), ``gray`` (bool).
+        Draw order: crop box, per-frame jitter, channels, grayscale."""
         if frames.ndim != 4 or frames.shape[1] != 3 or frames.dtype != torch.uint8:
             raise ValueError(
                 f"expected uint8 frames of shape (u, 3, H, W), got {frames.dtype} "
@@ -79,12 +99,35 @@ class ClipTransform:
             )
         clip = self._resize_short_side(frames)
         clip = self._crop(clip, generator)
-        clip = _resize(clip, (self.frame_size, self.frame_size)).float().div_(255.0)
+        clip = _resize(clip, (self.frame_size, self.frame_size))
+        num = clip.shape[0]
+        channel = torch.full((num,), -1, dtype=torch.int8)
         if self.train and self.channel_split:
-            clip = self._split_channels(clip, generator)
-        if self.train and self.gray_prob > 0:
-            clip = self._maybe_gray(clip, generator)
-        return normalize_per_part(clip)
+            channel = torch.randint(0, 3, (num,), generator=generator).to(torch.int8)
+        gray = (
+            self.train
+            and self.gray_prob > 0
+            and torch.rand((), generator=generator).item() < self.gray_prob
+        )
+        pixels = clip.permute(0, 2, 3, 1).contiguous()  # rows of pixels: a cheap copy
+        return {"frames": pixels, "channel": channel, "gray": torch.tensor(gray)}
+
+    def finish(self, batch: RawSample) -> torch.Tensor:
+        """Device stage: float (B, u, 3, f, f), colour choices applied, each frame standardised
+        per channel."""
+        clip = batch["frames"].permute(0, 1, 4, 2, 3).float().div_(255.0)
+        channel, gray = batch["channel"].long(), batch["gray"]
+        if bool((channel >= 0).any()):
+            index = channel.clamp(min=0)[..., None, None, None].expand(
+                *channel.shape, 1, *clip.shape[-2:]
+            )
+            kept = clip.gather(2, index).expand_as(clip)
+            clip = torch.where((channel >= 0)[..., None, None, None], kept, clip)
+        if bool(gray.any()):
+            weights = torch.tensor(_GRAY_WEIGHTS, dtype=clip.dtype, device=clip.device)
+            luma = (clip * weights[:, None, None]).sum(dim=2, keepdim=True).expand_as(clip)
+            clip = torch.where(gray[:, None, None, None, None], luma, clip)
+        return normalize_per_part(clip.contiguous())
 
     def _resize_short_side(self, clip: torch.Tensor) -> torch.Tensor:
         height, width = clip.shape[-2:]
@@ -103,23 +146,6 @@ class ClipTransform:
         shift = torch.randint(-self.jitter, self.jitter + 1, (num, 2), generator=generator)
         tops = (top + shift[:, 0]).clamp(0, max_top).tolist()
         lefts = (left + shift[:, 1]).clamp(0, max_left).tolist()
-        # u slices and one stack: 6x faster than one gather with per-pixel indices.
-        return torch.stack(
-            [
-                frame[:, y : y + self.crop, x : x + self.crop]
-                for frame, y, x in zip(clip, tops, lefts, strict=True)
-            ]
-        )
-
-    @staticmethod
-    def _split_channels(clip: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        channel = torch.randint(0, 3, (clip.shape[0],), generator=generator).to(clip.device)
-        kept = clip[torch.arange(clip.shape[0], device=clip.device), channel]  # (u, H, W)
-        return kept[:, None].expand_as(clip).contiguous()
-
-    def _maybe_gray(self, clip: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        if torch.rand((), generator=generator).item() >= self.gray_prob:
-            return clip
-        weights = torch.tensor(_GRAY_WEIGHTS, dtype=clip.dtype, device=clip.device)
-        gray = (clip * weights[:, None, None]).sum(dim=1, keepdim=True)
-        return gray.expand_as(clip).contiguous()
+        # u slices of pixel rows and one stack: many times faster than a per-pixel gather or
+        # than copying channels-last frames into channels-first memory.
+        return stack_windows(clip.permute(0, 2, 3, 1), tops, lefts, self.crop).permute(0, 3, 1, 2)

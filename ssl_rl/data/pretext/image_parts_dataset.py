@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.pretext.two_stage import RawSample
 from ssl_rl.data.readers.image_folder import CorruptImageError, load_rgb
 
 logger = logging.getLogger(__name__)
@@ -35,10 +36,14 @@ _SKIP_SLOTS = 1024
 
 
 class PartsTransform(Protocol):
+    """A two-stage image transform (:mod:`two_stage`)."""
+
     resize: int
     train: bool
 
-    def __call__(self, image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor: ...
+    def sample(self, image: torch.Tensor, generator: torch.Generator | None) -> RawSample: ...
+
+    def finish(self, batch: RawSample) -> torch.Tensor: ...
 
 
 class PathTable:
@@ -64,11 +69,12 @@ class PathTable:
         return Path(os.fsdecode(self._buffer[start:end].tobytes()))
 
 
-class ImagePartsDataset(Dataset[torch.Tensor]):
-    """``dataset[i]`` → ``transform(image i)``: float parts ``(n, 3, size, size)``.
+class ImagePartsDataset(Dataset[RawSample]):
+    """``dataset[i]`` → ``transform.sample(image i)``: the worker stage's uint8 parts and draws;
+    ``transform.finish`` of a collated batch gives float parts ``(B, n, 3, size, size)``.
 
-    ``transform(image, generator)`` needs ``resize`` (the least short side it accepts) and
-    ``train`` (False: deterministic).
+    The transform needs ``resize`` (the least short side it accepts) and ``train`` (False:
+    deterministic).
     """
 
     def __init__(
@@ -105,7 +111,7 @@ class ImagePartsDataset(Dataset[torch.Tensor]):
         """One line for the training log."""
         return f"{len(self)} images, {self.skipped_count} corrupt file(s) skipped"
 
-    def __getitem__(self, index: int) -> torch.Tensor:
+    def __getitem__(self, index: int) -> RawSample:
         for attempt in range(self.max_consecutive_failures + 1):
             path = self.paths[(index + attempt) % len(self)]
             try:
@@ -113,7 +119,7 @@ class ImagePartsDataset(Dataset[torch.Tensor]):
             except CorruptImageError as error:
                 self._record_skip(path, error)
                 continue
-            return self.transform(image, self._draw_generator())
+            return self.transform.sample(image, self._draw_generator())
         raise DatasetError(
             f"{self.max_consecutive_failures + 1} consecutive image files starting at "
             f"{self.paths[index]} could not be decoded; the dataset looks broken "
@@ -148,3 +154,7 @@ class ImagePretext:
         if views != 1:
             raise ValueError(f"an image has one fixed view, got views={views}")
         return ImagePartsDataset(list(samples), self.transform(train=train), seed=seed)
+
+    def finish(self, batch: RawSample) -> torch.Tensor:
+        """The device stage of a collated batch of this task's samples (train or fixed)."""
+        return self.transform(train=True).finish(batch)

@@ -21,28 +21,33 @@ An additive or multiplicative per-channel colour jitter (JigsawPuzzlePytorch's
 ``rgb_jittering``) is deliberately not offered: step 7 removes exactly such
 per-channel offsets and scales, so it would have no effect.
 
-Steps 4–5 are one gather for all tiles and channels from a strided view of all
-windows (``unfold``); no per-tile Python loop.
+Two stages (:mod:`two_stage`): the loader worker does steps 1, 2 and the gather of step 4–5's
+pixels (one window per tile, wide enough for every channel shift) in uint8 and draws all random
+numbers; grayscale (applied at each channel's shifted position, which equals converting the
+image first), the shifts' per-channel crop, steps 6–7 and the float conversion run batched on
+the device. Both gathers index strided views of all windows (``unfold``); no per-tile loop.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
 from ssl_rl.data.pretext.part_normalization import normalize_per_part
+from ssl_rl.data.pretext.two_stage import RawSample, TwoStageTransform, stack_windows
 
 # ITU-R 601-2 luma weights, the ones PIL uses for RGB → L.
 _LUMA = (0.299, 0.587, 0.114)
-# Below this std (intensities in [0, 1]) a tile channel counts as constant.
 
 
 @dataclass(frozen=True)
-class JigsawTransform:
-    """Callable turning a uint8 ``(3, H, W)`` image into ``(grid², 3, tile_size, tile_size)``."""
+class JigsawTransform(TwoStageTransform):
+    """uint8 ``(3, H, W)`` image → float ``(grid², 3, tile_size, tile_size)`` in two stages
+    (:mod:`two_stage`): crops and tile gather in ``sample``, steps 3, 6, 7 in ``finish``."""
 
     grid: int = 3
     resize: int = 256
@@ -82,10 +87,22 @@ class JigsawTransform:
     def num_tiles(self) -> int:
         return self.grid * self.grid
 
-    def __call__(
-        self, image: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
-        """Tiles in row-major cell order, unpermuted; randomness only from ``generator``."""
+    @property
+    def window(self) -> int:
+        """Side of the uint8 window shipped per tile: the tile plus the channels' shift range."""
+        return self.tile_crop + self._shift_span
+
+    @property
+    def _shift_span(self) -> int:
+        # Positions a tile channel can take after the clamped shift, around its tile offset.
+        if not self.train:
+            return 0
+        return min(2 * self.channel_shift, self.cell - self.tile_crop)
+
+    def sample(self, image: torch.Tensor, generator: torch.Generator | None = None) -> RawSample:
+        """Worker stage: ``windows`` uint8 (grid², w, w, 3), each tile's pixels with room for the
+        channel shifts; ``offsets`` (grid², 3, 2) of each channel's tile inside its window;
+        ``gray`` (bool). Draw order: crop, grayscale, tile offsets, channel shifts."""
         if image.dtype != torch.uint8 or image.ndim != 3 or image.shape[0] != 3:
             raise ValueError(
                 f"expected a uint8 (3, H, W) image, got {tuple(image.shape)} {image.dtype}"
@@ -93,17 +110,39 @@ class JigsawTransform:
         image = self._resize_shorter_side(image)
         image = self._crop(image, generator)
         # Drawn even when gray_prob is 0, so the crops do not depend on gray_prob.
-        if self.train and _uniform(generator) < self.gray_prob:
-            image = _to_gray(image)
-        tiles = self._gather_tiles(image, generator).float().div_(255.0)
+        gray = self.train and _uniform(generator) < self.gray_prob
+        windows, offsets = self._gather_windows(image, generator)
+        return {"windows": windows, "offsets": offsets, "gray": torch.tensor(gray)}
+
+    def finish(self, batch: RawSample) -> torch.Tensor:
+        """Device stage: float tiles (B, grid², 3, tile_size, tile_size), standardised per tile
+        and channel; a gray sample's channel c is the luma at channel c's shifted position."""
+        windows = batch["windows"].permute(0, 1, 4, 2, 3)  # (B, K, 3, w, w)
+        offsets, gray = batch["offsets"].long(), batch["gray"]
+        b, k = windows.shape[:2]
+        size = self.tile_crop
+        # (B, K, 3, Y, X, tc, tc): every tile-sized crop of every window, a view.
+        crops = windows.unfold(3, size, 1).unfold(4, size, 1)
+        bi = torch.arange(b, device=windows.device)[:, None, None]
+        ki = torch.arange(k, device=windows.device)[None, :, None]
+        ci = torch.arange(3, device=windows.device)[None, None, :]
+        tops, lefts = offsets[..., 0], offsets[..., 1]
+        tiles = crops[bi, ki, ci, tops, lefts]  # (B, K, 3, tc, tc)
+        if bool(gray.any()):
+            # All three colours at each channel's position: (B, K, 3 positions, 3 colours, ...).
+            colours = crops.permute(0, 1, 3, 4, 2, 5, 6)[bi, ki, tops, lefts]
+            weights = torch.tensor(_LUMA, device=windows.device)[:, None, None]
+            luma = (colours.float() * weights).sum(dim=3).round_().to(torch.uint8)
+            tiles = torch.where(gray.to(windows.device)[:, None, None, None, None], luma, tiles)
+        tiles = tiles.float().div_(255.0)
         if self.tile_size != self.tile_crop:
             tiles = F.interpolate(
-                tiles,
+                tiles.flatten(0, 1),
                 size=(self.tile_size, self.tile_size),
                 mode="bilinear",
                 antialias=True,
                 align_corners=False,
-            )
+            ).unflatten(0, (b, k))
         return normalize_per_part(tiles)
 
     def _resize_shorter_side(self, image: torch.Tensor) -> torch.Tensor:
@@ -120,26 +159,32 @@ class JigsawTransform:
             top, left = (height - self.crop) // 2, (width - self.crop) // 2
         return image[:, top : top + self.crop, left : left + self.crop]
 
-    def _gather_tiles(self, image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        """All tiles of all channels in one gather from a window view → (grid², 3, tc, tc)."""
+    def _gather_windows(
+        self, image: torch.Tensor, generator: torch.Generator | None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One window per tile → (grid², w, w, 3) uint8 (rows of pixels, the layout decoders
+        give: contiguous copies), and each channel's tile offset in its window (grid², 3, 2)."""
         slack = self.cell - self.tile_crop
+        span = self._shift_span
+        # Draws from the torch generator; index arithmetic in numpy (a few µs, not ~20 ops).
         if self.train:
-            offsets = _randint(slack + 1, (self.num_tiles, 1, 2), generator)
-            if self.channel_shift > 0:
-                shifts = _randint(2 * self.channel_shift + 1, (self.num_tiles, 3, 2), generator)
-                offsets = (offsets + shifts - self.channel_shift).clamp_(0, slack)
+            offsets = _randint(slack + 1, (self.num_tiles, 1, 2), generator).numpy()
+            shift = self.channel_shift
+            if shift > 0:
+                shifts = _randint(2 * shift + 1, (self.num_tiles, 3, 2), generator).numpy()
+                positions = np.clip(offsets + shifts - shift, 0, slack)
             else:
-                offsets = offsets.expand(self.num_tiles, 3, 2)
+                positions = np.broadcast_to(offsets, (self.num_tiles, 3, 2))
+            # Covers every clamped position offset ± shift can reach inside the cell.
+            starts = np.clip(offsets - shift, 0, slack - span)
         else:
-            offsets = torch.full((self.num_tiles, 3, 2), slack // 2, dtype=torch.long)
-        cells = torch.arange(self.num_tiles)
-        top = (cells // self.grid * self.cell)[:, None] + offsets[..., 0]  # (K, 3)
-        left = (cells % self.grid * self.cell)[:, None] + offsets[..., 1]
-        channels = torch.arange(3)[None, :]
-        # (3, Y, X, tc, tc): every tile_crop window, a view without copying.
-        windows = image.unfold(1, self.tile_crop, 1).unfold(2, self.tile_crop, 1)
-        device = image.device
-        return windows[channels.to(device), top.to(device), left.to(device)]
+            positions = np.full((self.num_tiles, 3, 2), slack // 2)
+            starts = positions[:, :1]
+        cells = np.arange(self.num_tiles)
+        tops = (cells // self.grid * self.cell + starts[:, 0, 0]).tolist()
+        lefts = (cells % self.grid * self.cell + starts[:, 0, 1]).tolist()
+        windows = stack_windows(image.permute(1, 2, 0), tops, lefts, self.window)
+        return windows, torch.from_numpy((positions - starts).astype(np.uint8))
 
 
 def _randint(high: int, size: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:
@@ -148,9 +193,3 @@ def _randint(high: int, size: tuple[int, ...], generator: torch.Generator | None
 
 def _uniform(generator: torch.Generator | None) -> float:
     return torch.rand((), generator=generator).item()
-
-
-def _to_gray(image: torch.Tensor) -> torch.Tensor:
-    weights = torch.tensor(_LUMA, device=image.device)[:, None, None]
-    luma = (image.float() * weights).sum(dim=0, keepdim=True).round_().to(torch.uint8)
-    return luma.expand(3, -1, -1)

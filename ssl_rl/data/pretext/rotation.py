@@ -15,6 +15,7 @@ import torchvision.transforms.v2.functional as TF
 from torch import nn
 
 from ssl_rl.data.pretext.part_normalization import normalize_per_part
+from ssl_rl.data.pretext.two_stage import RawSample, TwoStageTransform
 
 
 class Rotations(nn.Module):
@@ -50,7 +51,7 @@ class Rotations(nn.Module):
 
 
 @dataclass(frozen=True)
-class RotationTransform:
+class RotationTransform(TwoStageTransform):
     """uint8 (3, H, W) image → (1, 3, size, size) float view, standardised like a jigsaw tile.
 
     Train: the short side resized to ``resize``, a random ``crop`` square, a random horizontal
@@ -66,9 +67,8 @@ class RotationTransform:
         if not 0 < self.crop <= self.resize:
             raise ValueError(f"crop ({self.crop}) must be in 1..resize ({self.resize})")
 
-    def __call__(
-        self, image: torch.Tensor, generator: torch.Generator | None = None
-    ) -> torch.Tensor:
+    def sample(self, image: torch.Tensor, generator: torch.Generator | None = None) -> RawSample:
+        """Worker stage: ``view`` uint8 (1, crop, crop, 3), cropped and flipped."""
         image = TF.resize(image, [self.resize], antialias=True)
         height, width = image.shape[-2:]
         if self.train:
@@ -79,7 +79,12 @@ class RotationTransform:
         view = image[:, top : top + self.crop, left : left + self.crop]
         if self.train and bool(torch.rand((), generator=generator) < 0.5):
             view = view.flip(-1)
-        view = view.float().div_(255.0)
+        return {"view": view.permute(1, 2, 0).unsqueeze(0).contiguous()}
+
+    def finish(self, batch: RawSample) -> torch.Tensor:
+        """Device stage: float (B, 1, 3, size, size), standardised per channel."""
+        view = batch["view"].permute(0, 1, 4, 2, 3).float().div_(255.0)
         if self.size != self.crop:
-            view = TF.resize(view, [self.size, self.size], antialias=True)
-        return normalize_per_part(view.unsqueeze(0))
+            view = TF.resize(view.flatten(0, 1), [self.size, self.size], antialias=True)
+            view = view.unflatten(0, batch["view"].shape[:2])
+        return normalize_per_part(view)

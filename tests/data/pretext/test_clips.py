@@ -16,6 +16,7 @@ from ssl_rl.data.pretext.clip_dataset import ClipDataset, evenly_spaced_indices
 from ssl_rl.data.pretext.clip_transform import ClipTransform, normalize_per_part
 from ssl_rl.data.readers.ucf101 import UCF101Index
 from ssl_rl.data.readers.video_io import AnyVideoSource, AviVideoSource, VideoSource, _AviInfo
+from tests.data.pretext.finished import finished, finished_batch
 from tests.fixtures.videos import make_ucf101_tree
 
 SMALL = {"frame_size": 16, "resize_short": 24, "crop": 20, "jitter": 2}
@@ -135,7 +136,8 @@ def test_transform_stays_on_the_input_device() -> None:
 def test_dataset_items_have_the_clip_shape(tree) -> None:
     dataset = ClipDataset(_videos(tree), num_frames=4, transform=ClipTransform(**SMALL))
     assert len(dataset) == 12
-    assert dataset[0].shape == (4, 3, 16, 16) and dataset[0].dtype == torch.float32
+    item = finished(dataset, 0)
+    assert item.shape == (4, 3, 16, 16) and item.dtype == torch.float32
 
 
 def test_train_items_use_distinct_sorted_random_frames(tree) -> None:
@@ -157,31 +159,33 @@ def test_eval_items_are_evenly_spaced_unpermuted_and_repeatable(tree) -> None:
     source = RecordingSource(AviVideoSource())
     transform = ClipTransform(**SMALL, train=False)
     dataset = ClipDataset(_videos(tree), num_frames=4, transform=transform, source=source)
-    item = dataset[3]
+    item = finished(dataset, 3)
     assert source.calls == [(_videos(tree)[3], [1, 4, 7, 10])]
     assert evenly_spaced_indices(12, 4) == [1, 4, 7, 10]
     expected = transform(AviVideoSource().read_frames(_videos(tree)[3], [1, 4, 7, 10]))
     assert torch.equal(item, expected)
-    assert torch.equal(item, dataset[3])
+    assert torch.equal(item, finished(dataset, 3))
     again = ClipDataset(_videos(tree), num_frames=4, transform=transform, seed=9)
     torch.manual_seed(123)
-    assert torch.equal(item, again[3])
+    assert torch.equal(item, finished(again, 3))
 
 
 def test_train_items_follow_torch_seed(tree) -> None:
     dataset = ClipDataset(_videos(tree), num_frames=4, transform=ClipTransform(**SMALL))
     torch.manual_seed(7)
-    first = dataset[0]
+    first = finished(dataset, 0)
     torch.manual_seed(7)
-    assert torch.equal(first, dataset[0])
-    assert not torch.equal(first, dataset[0])
+    assert torch.equal(first, finished(dataset, 0))
+    assert not torch.equal(first, finished(dataset, 0))
 
 
 def test_workers_do_not_repeat_each_others_draws(tree) -> None:
     same_video = [_videos(tree)[0]] * 4
     dataset = ClipDataset(same_video, num_frames=4, transform=ClipTransform(**SMALL))
     loader = DataLoader(dataset, batch_size=1, num_workers=2)
-    items = [batch[0] for batch in loader]  # worker 0 loads items 0 and 2, worker 1 items 1, 3
+    items = [
+        finished_batch(dataset, batch)[0] for batch in loader
+    ]  # worker 0 loads items 0 and 2, worker 1 items 1, 3
     assert not torch.equal(items[0], items[1])
     assert not torch.equal(items[2], items[3])
 
@@ -192,7 +196,7 @@ def test_bad_videos_are_skipped_counted_and_logged(
     bad_tree = make_ucf101_tree(tmp_path, num_frames=8, corrupt=True, too_short=True)
     dataset = ClipDataset(_videos(bad_tree), num_frames=4, transform=ClipTransform(**SMALL))
     with caplog.at_level(logging.WARNING, logger="ssl_rl.data.pretext.clip_dataset"):
-        items = [dataset[i] for i in range(len(dataset))]
+        items = [finished(dataset, i) for i in range(len(dataset))]
     assert all(item.shape == (4, 3, 16, 16) for item in items)
     assert dataset.stats["corrupt"] == 1 and dataset.stats["too_short"] == 1
     assert dataset.stats["substituted"] == 2
@@ -225,7 +229,7 @@ def test_overstated_frame_count_is_resampled(tree) -> None:
     for _ in range(10):
         if dataset.stats["frame_count_corrected"]:
             break
-        assert dataset[0].shape == (8, 3, 16, 16)
+        assert finished(dataset, 0).shape == (8, 3, 16, 16)
     assert dataset.stats["frame_count_corrected"] == 1
     assert max(source.calls[-1][1]) < 12 and videos.num_frames(video) == 12
 
@@ -245,8 +249,8 @@ def test_extracted_frames_read_like_the_videos(tmp_path: Path) -> None:
     frames_index = UCF101Index(None, src.split_dir, 2, "test", frames_root=frames_root)
     video_index = UCF101Index(src.video_root, src.split_dir, 2, "test")
     transform = ClipTransform(**SMALL, train=False)
-    from_frames = ClipDataset([p for p, _ in frames_index.samples], 4, transform)[0]
-    from_videos = ClipDataset([p for p, _ in video_index.samples], 4, transform)[0]
+    from_frames = finished(ClipDataset([p for p, _ in frames_index.samples], 4, transform), 0)
+    from_videos = finished(ClipDataset([p for p, _ in video_index.samples], 4, transform), 0)
     assert from_frames.shape == from_videos.shape == (4, 3, 16, 16)
     raw_frames = AnyVideoSource().read_frames(frames_index.samples[0][0], [0, 7]).float()
     raw_video = AnyVideoSource().read_frames(video_index.samples[0][0], [0, 7]).float()

@@ -13,6 +13,7 @@ from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.pretext.image_parts_dataset import ImagePartsDataset, PathTable
 from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
 from ssl_rl.data.readers.image_folder import ImageFolderIndex
+from tests.data.pretext.finished import finished, finished_batch
 from tests.fixtures.images import (
     add_cmyk_jpeg,
     add_garbage_jpeg,
@@ -236,7 +237,7 @@ def test_dataset_yields_tiles_for_every_imagenet_quirk(image_root: Path) -> None
     dataset = ImagePartsDataset(paths, JigsawTransform(**SMALL, train=False))
     assert len(dataset) == 9
     for i in range(len(dataset)):
-        tiles = dataset[i]
+        tiles = finished(dataset, i)
         assert tiles.shape == (9, 3, 12, 12)
         assert torch.isfinite(tiles).all()
     assert dataset.skipped_count == 0
@@ -247,10 +248,10 @@ def test_dataset_eval_mode_is_identical_across_calls_and_train_mode_is_not(
 ) -> None:
     paths = ImageFolderIndex.scan(image_root).paths
     fixed = ImagePartsDataset(paths, JigsawTransform(**SMALL, train=False))
-    assert torch.equal(fixed[0], fixed[0])
-    assert torch.equal(fixed[0], ImagePartsDataset(paths, fixed.transform)[0])
+    assert torch.equal(finished(fixed, 0), finished(fixed, 0))
+    assert torch.equal(finished(fixed, 0), finished(ImagePartsDataset(paths, fixed.transform), 0))
     augmented = ImagePartsDataset(paths, JigsawTransform(**SMALL))
-    assert not torch.equal(augmented[0], augmented[0])
+    assert not torch.equal(finished(augmented, 0), finished(augmented, 0))
 
 
 def test_train_draws_follow_the_global_seed_and_the_dataset_seed(image_root: Path) -> None:
@@ -261,11 +262,11 @@ def test_train_draws_follow_the_global_seed_and_the_dataset_seed(image_root: Pat
         ImagePartsDataset(paths, transform, seed=2),
     )
     torch.manual_seed(5)
-    first = dataset[0]
+    first = finished(dataset, 0)
     torch.manual_seed(5)
-    assert torch.equal(dataset[0], first)
+    assert torch.equal(finished(dataset, 0), first)
     torch.manual_seed(5)
-    assert not torch.equal(other[0], first)
+    assert not torch.equal(finished(other, 0), first)
 
 
 def test_eval_mode_leaves_the_global_rng_alone(image_root: Path) -> None:
@@ -273,7 +274,7 @@ def test_eval_mode_leaves_the_global_rng_alone(image_root: Path) -> None:
         ImageFolderIndex.scan(image_root).paths, JigsawTransform(train=False)
     )
     state = torch.get_rng_state()
-    dataset[0]
+    finished(dataset, 0)
     assert torch.equal(torch.get_rng_state(), state)
 
 
@@ -285,8 +286,8 @@ def test_corrupt_file_is_skipped_counted_and_logged(
     assert paths[1] == bad
     dataset = ImagePartsDataset(paths, JigsawTransform(**SMALL, train=False))
     with caplog.at_level(logging.WARNING, logger="ssl_rl.data.pretext.image_parts_dataset"):
-        tiles = dataset[1]
-    assert torch.equal(tiles, dataset[2])  # the next index stands in
+        tiles = finished(dataset, 1)
+    assert torch.equal(tiles, finished(dataset, 2))  # the next index stands in
     assert dataset.skipped_count == 1
     assert dataset.skipped_files == [bad]
     assert "1 corrupt file(s) skipped" in dataset.summary()
@@ -298,14 +299,14 @@ def test_last_index_wraps_around_to_the_first(image_root: Path) -> None:
     paths = ImageFolderIndex.scan(image_root).paths
     add_garbage_jpeg(paths[-1])
     dataset = ImagePartsDataset(paths, JigsawTransform(**SMALL, train=False))
-    assert torch.equal(dataset[len(dataset) - 1], dataset[0])
+    assert torch.equal(finished(dataset, len(dataset) - 1), finished(dataset, 0))
 
 
 def test_many_consecutive_corrupt_files_raise(tmp_path: Path) -> None:
     paths = [add_garbage_jpeg(tmp_path / f"bad_{i}.JPEG") for i in range(4)]
     dataset = ImagePartsDataset(paths, JigsawTransform(**SMALL), max_consecutive_failures=3)
     with pytest.raises(DatasetError, match="looks broken") as info:
-        dataset[0]
+        finished(dataset, 0)
     assert str(paths[0]) in str(info.value)
     assert dataset.skipped_count == 4
 
@@ -321,7 +322,7 @@ def test_workers_draw_different_augmentations_and_share_the_skip_count(tmp_path:
     bad = add_garbage_jpeg(root / "n01" / "bad.JPEG")
     dataset = ImagePartsDataset([image] * 4 + [bad], JigsawTransform(**SMALL))
     loader = DataLoader(dataset, batch_size=1, num_workers=2)
-    batches = [batch[0] for batch in loader]
+    batches = [finished_batch(dataset, batch)[0] for batch in loader]
     assert len(batches) == 5
     for i in range(len(batches)):
         for j in range(i):

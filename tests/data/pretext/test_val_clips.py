@@ -13,6 +13,7 @@ from ssl_rl.data.pretext.clip_dataset import ClipDataset, evenly_spaced_indices
 from ssl_rl.data.pretext.clip_transform import ClipTransform
 from ssl_rl.data.readers.video_io import AviVideoSource
 from ssl_rl.training import build_data_and_model
+from tests.data.pretext.finished import finished
 from tests.fixtures.videos import make_ucf101_tree
 
 SMALL = {"frame_size": 16, "resize_short": 24, "crop": 20, "jitter": 2}
@@ -39,7 +40,7 @@ def test_fixed_clips_shift_the_evenly_spaced_grid(videos: list[Path]) -> None:
     transform = ClipTransform(**SMALL, train=False)
     dataset = ClipDataset(videos[:2], 4, transform, source=source, clips_per_video=4)
     assert len(dataset) == 8
-    items = [dataset[i] for i in range(len(dataset))]
+    items = [finished(dataset, i) for i in range(len(dataset))]
     assert [path for path, _ in source.calls] == [videos[0]] * 4 + [videos[1]] * 4
     grids = [indices for _, indices in source.calls[:4]]
     assert grids == [evenly_spaced_indices(16, 4, (c + 0.5) / 4) for c in range(4)]
@@ -47,7 +48,7 @@ def test_fixed_clips_shift_the_evenly_spaced_grid(videos: list[Path]) -> None:
     assert len({tuple(g) for g in grids}) == 4
     # Deterministic whatever torch's RNG does; one clip per video is the plain centre grid.
     torch.manual_seed(5)
-    assert all(torch.equal(items[i], dataset[i]) for i in range(len(dataset)))
+    assert all(torch.equal(items[i], finished(dataset, i)) for i in range(len(dataset)))
     single = ClipDataset(videos[:2], 4, transform, source=source)
     assert len(single) == 2
     single[1]
@@ -73,9 +74,9 @@ def test_datamodule_validates_on_several_clips_per_test_video(
     temporal = module.val_sets["temporal"]
     test_videos = module.pretext_tasks["temporal"].reader.samples("tasks.temporal.reader")[1]
     assert len(temporal) == clips * len(test_videos)
-    assert torch.equal(temporal[1], temporal[1])
+    assert torch.equal(finished(temporal.dataset, 1), finished(temporal.dataset, 1))
     # The first and last clip of one video (16 frames: segments of 2, so offsets 0 and 1).
-    assert not torch.equal(temporal[0], temporal[clips - 1])
+    assert not torch.equal(finished(temporal.dataset, 0), finished(temporal.dataset, clips - 1))
     # The policy's X_val keeps one clip per (training) video; the jigsaw one sample per image.
     assert len(module.policy_sets["temporal"]) == cfg.data.policy_holdout
     assert module.policy_sets["temporal"].dataset.clips_per_video == 1

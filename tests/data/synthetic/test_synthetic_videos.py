@@ -24,6 +24,7 @@ from ssl_rl.data.synthetic.videos import (
     groups_in_test_split,
     render_clip,
 )
+from tests.data.pretext.finished import finished
 
 TINY = {
     "num_classes": 3,
@@ -65,7 +66,7 @@ def test_layout_and_splits_follow_the_release(tmp_path: Path) -> None:
         assert not {p for p, _ in train.samples} & {p for p, _ in test.samples}
         assert all(f"_g0{split}_" in p.name for p, _ in test.samples)
         assert [label for _, label in test.samples] == [0, 1, 2]
-    clip = ClipDataset([p for p, _ in test.samples], 4, ClipTransform(16, 20, 18, 1))[0]
+    clip = finished(ClipDataset([p for p, _ in test.samples], 4, ClipTransform(16, 20, 18, 1)), 0)
     assert clip.shape == (4, 3, 16, 16)
     # The file holds what render_clip draws (up to the codec), which the content tests check.
     video = paths.video_root / "Grow" / "v_Grow_g02_c01.avi"
