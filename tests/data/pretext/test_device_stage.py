@@ -29,7 +29,10 @@ def _images(count: int) -> list[torch.Tensor]:
 
 
 def _batched(transform, inputs: list[torch.Tensor], seeds: list[int], device: str):
-    samples = [transform.sample(x, torch.Generator().manual_seed(s)) for x, s in zip(inputs, seeds, strict=True)]
+    samples = [
+        transform.sample(x, torch.Generator().manual_seed(s))
+        for x, s in zip(inputs, seeds, strict=True)
+    ]
     batch = {key: value.to(device) for key, value in default_collate(samples).items()}
     return transform.finish(batch).cpu()
 
