@@ -36,6 +36,15 @@ def test_read_frames_returns_channels_first_views_of_the_array(array: Path) -> N
     data = np.load(array)
     assert torch.equal(frames, torch.from_numpy(data[[5, 0, 5]]).permute(0, 3, 1, 2))
     assert torch.equal(AnyVideoSource().read_frames(array, [5, 0, 5]), frames)
+    assert torch.equal(source.read_frames(array, torch.tensor([5, 0, 5])), frames)
+
+
+def test_array_truncated_after_its_header_was_cached(array: Path) -> None:
+    source = ArrayVideoSource()
+    assert source.num_frames(array) == 6
+    array.write_bytes(array.read_bytes()[:-100])
+    with pytest.raises(CorruptVideoError, match=r"truncated \(frame 5 ends past the end"):
+        source.read_frames(array, [0, 5])
 
 
 def test_read_crops_equals_slicing_read_frames(array: Path) -> None:
