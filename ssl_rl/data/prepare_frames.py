@@ -1,51 +1,77 @@
-"""Decode every video of a UCF-101-style tree once into JPEG frame folders.
+"""Decode every video of a UCF-101-style tree once into stored frames, read fast at train time.
 
-``<src>/<Class>/<video>.avi`` → ``<dst>/<Class>/<video>/img_00001.jpg, img_00002.jpg, ...``
-(frame k of the decoding order is ``img_{k+1:05d}.jpg``, as :class:`FrameFolderSource` reads).
-Each video is written to ``<video>.partial`` and renamed when complete, so an interrupted run
-resumes where it stopped and a finished folder is never half-written.
+``<src>/<Class>/<video>.avi`` (UCF-101 and HMDB-51 both have this layout) becomes
 
-    python -m ssl_rl.data.prepare_frames --src UCF-101 --dst UCF-101-frames --workers 8
+- ``--format jpeg`` (default): ``<dst>/<Class>/<video>/img_00001.jpg, ...`` (frame k of the
+  stored frames is ``img_{k+1:05d}.jpg``, as :class:`FrameFolderSource` reads);
+- ``--format uint8``: ``<dst>/<Class>/<video>.npy``, one (T, H, W, 3) uint8 RGB array per video,
+  memory-mapped by :class:`~ssl_rl.data.readers.video_arrays.ArrayVideoSource`.
+
+Stored frames are every ``--stride``-th decoded frame (all by default), the short side brought
+down to ``--short-side`` (or to the size ``--for-transform RESIZE_SHORT,CROP,FRAME_SIZE`` asks
+for: paper scale 128,112,64 → 73, so the clip transform's crop-then-resize becomes a crop).
+Outputs are written under ``.partial`` names and renamed when complete, so an interrupted run
+resumes where it stopped; ``<dst>/prepared.json`` records source, settings, sizes and the
+videos that could not be decoded (skipped; the exit code is then 1).
+
+    python -m ssl_rl.data.prepare_frames --src UCF-101 --dst UCF-101-u8 --format uint8 \\
+        --for-transform 128,112,64 --workers 8
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
-import multiprocessing
-import shutil
 import sys
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import av
-from PIL import Image
-from tqdm import tqdm
+from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.prepared.manifest import FORMAT_VERSION, Manifest, canonical_command
+from ssl_rl.data.prepared.runner import PARTIAL_SUFFIX, Job, Work, run_preparation
+from ssl_rl.data.prepared.video_frames import (
+    FRAME_TEMPLATE,
+    resized_size,
+    uint8_short_side,
+    write_jpeg_frames,
+    write_uint8_array,
+)
 
-from ssl_rl.data.readers.video_io import frame_to_rgb
+__all__ = [
+    "FRAME_TEMPLATE",
+    "PARTIAL_SUFFIX",
+    "ExtractionStats",
+    "extract_all",
+    "find_videos",
+    "main",
+    "resized_size",
+    "uint8_short_side",
+]
 
 logger = logging.getLogger(__name__)
 
 VIDEO_SUFFIXES = (".avi",)
-FRAME_TEMPLATE = "img_{:05d}.jpg"
-PARTIAL_SUFFIX = ".partial"
+FORMATS = ("jpeg", "uint8")
 
 
 @dataclass
 class ExtractionStats:
-    """What one :func:`extract_all` run did."""
+    """What one :func:`extract_all` run did, and what ``dst`` holds afterwards."""
 
     videos: int = 0
     extracted: int = 0
     already_done: int = 0
     frames_written: int = 0
     failed: list[tuple[Path, str]] = field(default_factory=list)
+    files: int = 0
+    bytes: int = 0
 
     def summary(self) -> str:
         return (
             f"{self.videos} videos: {self.extracted} extracted ({self.frames_written} frames), "
-            f"{self.already_done} already done, {len(self.failed)} failed"
+            f"{self.already_done} already done, {len(self.failed)} failed; "
+            f"{self.files} prepared videos, {self.bytes / 2**20:.1f} MiB"
         )
 
 
@@ -56,58 +82,10 @@ def find_videos(src: Path) -> list[Path]:
     )
 
 
-def frame_folder(src: Path, dst: Path, video: Path) -> Path:
-    return dst / video.parent.relative_to(src) / video.stem
-
-
-def resized_size(width: int, height: int, short_side: int | None) -> tuple[int, int]:
-    """(width, height) with the shorter side brought down to ``short_side``; never upscales."""
-    if short_side is None or min(width, height) <= short_side:
-        return width, height
-    scale = short_side / min(width, height)
-    return max(1, round(width * scale)), max(1, round(height * scale))
-
-
-def extract_video(video: Path, out_dir: Path, short_side: int | None, quality: int = 90) -> int:
-    """Writes every frame of ``video`` into ``out_dir`` atomically; returns the frame count."""
-    partial = out_dir.with_name(out_dir.name + PARTIAL_SUFFIX)
-    if partial.exists():
-        shutil.rmtree(partial)  # left by an interrupted run
-    partial.mkdir(parents=True)
-    try:
-        count = _write_frames(video, partial, short_side, quality)
-    except BaseException:
-        shutil.rmtree(partial, ignore_errors=True)
-        raise
-    partial.rename(out_dir)
-    return count
-
-
-def _write_frames(video: Path, folder: Path, short_side: int | None, quality: int) -> int:
-    count = 0
-    with av.open(str(video)) as container:
-        if not container.streams.video:
-            raise ValueError("no video stream")
-        stream = container.streams.video[0]
-        stream.codec_context.thread_count = 1
-        for frame in container.decode(stream):
-            image = Image.fromarray(frame_to_rgb(frame))
-            size = resized_size(image.width, image.height, short_side)
-            if size != image.size:
-                image = image.resize(size, Image.Resampling.BILINEAR)
-            count += 1
-            image.save(folder / FRAME_TEMPLATE.format(count), quality=quality)
-    if count == 0:
-        raise ValueError("no decodable frames")
-    return count
-
-
-def _extract_job(job: tuple[Path, Path, int | None, int]) -> tuple[Path, int, str | None]:
-    video, out_dir, short_side, quality = job
-    try:
-        return video, extract_video(video, out_dir, short_side, quality), None
-    except (av.FFmpegError, OSError, ValueError) as error:
-        return video, 0, f"{type(error).__name__}: {error}"
+def output_path(src: Path, dst: Path, video: Path, format: str) -> Path:
+    """Where ``video`` is stored: a frame folder (jpeg) or an ``.npy`` file (uint8)."""
+    stem = dst / video.parent.relative_to(src) / video.stem
+    return stem.with_name(stem.name + ".npy") if format == "uint8" else stem
 
 
 def extract_all(
@@ -117,58 +95,106 @@ def extract_all(
     short_side: int | None = None,
     quality: int = 90,
     progress: bool = True,
+    format: str = "jpeg",
+    stride: int = 1,
 ) -> ExtractionStats:
-    """Extracts every video under ``src`` not extracted yet under ``dst``, in parallel."""
-    src, dst = Path(src), Path(dst)
+    """Stores every video under ``src`` not stored yet under ``dst``, in parallel."""
+    src, dst = Path(src).resolve(), Path(dst).resolve()
+    if format not in FORMATS:
+        raise ValueError(f"--format must be one of {FORMATS}, got {format!r}")
+    if stride < 1 or (short_side is not None and short_side < 1):
+        raise ValueError(f"--stride ({stride}) and --short-side ({short_side}) must be >= 1")
     if not src.is_dir():
-        raise FileNotFoundError(f"video folder {src} does not exist (--src)")
+        raise DatasetError(f"video folder {src} does not exist (--src)")
     videos = find_videos(src)
     if not videos:
-        raise FileNotFoundError(f"no {'/'.join(VIDEO_SUFFIXES)} files in {src}/<Class>/ (--src)")
-    stats = ExtractionStats(videos=len(videos))
-    jobs = []
-    for video in videos:
-        out_dir = frame_folder(src, dst, video)
-        if out_dir.is_dir():
-            stats.already_done += 1
-        else:
-            jobs.append((video, out_dir, short_side, quality))
-    if jobs:
-        bar = tqdm(total=len(jobs), desc="extracting frames", unit="video", disable=not progress)
-        if workers > 1:
-            with multiprocessing.get_context().Pool(workers) as pool:
-                _collect(pool.imap_unordered(_extract_job, jobs, chunksize=4), stats, bar)
-        else:
-            _collect(map(_extract_job, jobs), stats, bar)
-        bar.close()
-    for video, reason in stats.failed:
-        logger.error("could not extract %s: %s", video, reason)
-    logger.info("frame extraction into %s: %s", dst, stats.summary())
+        raise DatasetError(f"no {'/'.join(VIDEO_SUFFIXES)} files in {src}/<Class>/ (--src)")
+    kind = f"video_{format}"
+    settings: dict[str, int | None] = {"short_side": short_side, "stride": stride}
+    work: Work
+    if format == "jpeg":
+        settings["quality"] = quality
+        work = functools.partial(
+            write_jpeg_frames, short_side=short_side, stride=stride, quality=quality
+        )
+    else:
+        work = functools.partial(write_uint8_array, short_side=short_side, stride=stride)
+    manifest = Manifest(
+        kind=kind,
+        version=FORMAT_VERSION[kind],
+        source=str(src),
+        settings=settings,
+        command=canonical_command(kind, dst, settings, src),
+    )
+    jobs = [Job(video, output_path(src, dst, video, format)) for video in videos]
+    run = run_preparation(
+        jobs,
+        work,
+        dst,
+        manifest,
+        workers,
+        progress,
+        desc=f"storing frames ({format})",
+        unit="video",
+    )
+    stats = ExtractionStats(
+        videos=run.total,
+        extracted=run.written,
+        already_done=run.already_done,
+        frames_written=run.units,
+        failed=run.skipped,
+        files=run.files,
+        bytes=run.bytes,
+    )
+    logger.info("frames of %s stored in %s: %s", src, dst, stats.summary())
     return stats
 
 
-def _collect(
-    results: Iterable[tuple[Path, int, str | None]], stats: ExtractionStats, bar: tqdm
-) -> None:
-    for video, frames, error in results:
-        if error is None:
-            stats.extracted += 1
-            stats.frames_written += frames
-        else:
-            stats.failed.append((video, error))
-        bar.update()
+def _for_transform(text: str) -> int:
+    try:
+        resize_short, crop, frame_size = (int(part) for part in text.split(","))
+        return uint8_short_side(resize_short, crop, frame_size)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(
+            f"expected RESIZE_SHORT,CROP,FRAME_SIZE such as 128,112,64, got {text!r} ({error})"
+        ) from error
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--src", type=Path, required=True, help="folder of <Class>/*.avi")
-    parser.add_argument("--dst", type=Path, required=True, help="output folder of frame folders")
+    parser.add_argument("--dst", type=Path, required=True, help="output folder")
+    parser.add_argument("--format", choices=FORMATS, default="jpeg", help="stored frame format")
     parser.add_argument("--workers", type=int, default=4, help="parallel processes")
-    parser.add_argument("--short-side", type=int, default=None, help="downscale short side to S")
-    parser.add_argument("--quality", type=int, default=90, help="JPEG quality")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--short-side", type=int, default=None, help="downscale short side to S")
+    size.add_argument(
+        "--for-transform",
+        type=_for_transform,
+        dest="short_side",
+        metavar="RESIZE_SHORT,CROP,FRAME_SIZE",
+        help="short side that makes the clip transform's crop-then-resize a crop "
+        "(paper scale: 128,112,64 → 73)",
+    )
+    parser.add_argument("--stride", type=int, default=1, help="keep every K-th frame")
+    parser.add_argument("--quality", type=int, default=90, help="JPEG quality (--format jpeg)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    stats = extract_all(args.src, args.dst, args.workers, args.short_side, args.quality)
+    try:
+        stats = extract_all(
+            args.src,
+            args.dst,
+            args.workers,
+            args.short_side,
+            args.quality,
+            progress=not args.no_progress,
+            format=args.format,
+            stride=args.stride,
+        )
+    except (DatasetError, ValueError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(stats.summary())
     for video, reason in stats.failed:
         print(f"FAILED {video}: {reason}", file=sys.stderr)

@@ -5,7 +5,8 @@ Layout: ``<video_root>/<class>/<video>.avi`` and ``testTrainMulti_7030_splits/``
 2 test, 0 unused). Classes are the split files' prefixes, sorted, labels 0-based. Video names
 contain characters such as ``!()&[]``: files are matched by exact name in a directory listing,
 never through glob patterns. CRLF line endings, a BOM and trailing blanks are accepted. Frames
-may come from a pre-extracted tree ``<frames_root>/<class>/<video stem>/img_00001.jpg``.
+may come from a prepared tree (``python -m ssl_rl.data.prepare_frames``):
+``<frames_root>/<class>/<video stem>/img_00001.jpg`` or ``<frames_root>/<class>/<video stem>.npy``.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Literal
 
 from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.prepared.manifest import check_video_frames_root
 from ssl_rl.data.readers.list_files import read_list_lines
 
 logger = logging.getLogger(__name__)
@@ -39,8 +41,10 @@ class HMDB51Index:
 
     Same interface as :class:`~ssl_rl.data.readers.ucf101.UCF101Index` (``samples``, ``classes``,
     ``num_missing``), so both feed the same frame datasets. With ``frames_root`` the samples are
-    frame folders and ``video_root`` may be None. A listed video missing on disk is an error
-    unless ``allow_missing``: then it is skipped, counted in ``num_missing`` and logged.
+    frame folders (or, where none exists, ``.npy`` frame arrays; a ``prepared.json`` there must
+    be complete and of this format version) and ``video_root`` may be None. A listed video
+    missing on disk is an error unless ``allow_missing``: then it is skipped, counted in
+    ``num_missing`` and logged.
     """
 
     def __init__(
@@ -68,8 +72,11 @@ class HMDB51Index:
         )
         if frames_root is not None:
             self.data_root = self._existing_dir(
-                frames_root, "frames_root", "the extracted frames (<class>/<video>/img_00001.jpg)"
+                frames_root,
+                "frames_root",
+                "the prepared frames (<class>/<video>/img_00001.jpg or <class>/<video>.npy)",
             )
+            check_video_frames_root(self.data_root, f"{config_prefix}.frames_root")
         elif video_root is not None:
             self.data_root = self._existing_dir(
                 video_root, "root", "the HMDB-51 class folders (brush_hair/, cartwheel/, ...)"
@@ -90,6 +97,8 @@ class HMDB51Index:
                 entry = video.rsplit(".", 1)[0] if self.frames else video
                 if entry in on_disk:
                     self.samples.append((folder / entry, label))
+                elif self.frames and f"{entry}.npy" in on_disk:
+                    self.samples.append((folder / f"{entry}.npy", label))
                 else:
                     missing.append(f"{name}/{entry}")
         self.num_missing = len(missing)
@@ -160,7 +169,7 @@ class HMDB51Index:
 
     def _report_missing(self, missing: list[str], allow_missing: bool) -> None:
         key = f"{self._prefix}.frames_root" if self.frames else f"{self._prefix}.root"
-        what = "frame folders" if self.frames else "videos"
+        what = "frame folders (or .npy arrays)" if self.frames else "videos"
         summary = (
             f"{len(missing)} of the {len(missing) + len(self.samples)} {what} of split "
             f"{self.split} ({self.subset}) listed in {self.split_dir} are not under "

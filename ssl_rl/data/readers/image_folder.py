@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 
 from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.prepared.manifest import canonical_command, check_prepared
 
 logger = logging.getLogger(__name__)
 
@@ -149,13 +150,45 @@ def load_rgb(path: Path, min_size: int | None = None) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class ImageFolderSplits:
-    """A task's reader for an ImageFolder release (ImageNet): ``train_root`` and ``val_root``."""
+    """A task's reader for an ImageFolder release (ImageNet): ``train_root`` and ``val_root``.
+
+    ``prepared_train_root`` / ``prepared_val_root``: pre-resized mirrors
+    (``python -m ssl_rl.data.prepare_images``) read instead of the originals when they exist; a
+    missing mirror falls back to the original with a log line saying how to make it, a mirror
+    of another source, another format version, an unfinished one or (with
+    ``required_short_side``, the transform's resize) another short side is an error.
+    """
 
     train_root: str
     val_root: str
+    prepared_train_root: str | None = None
+    prepared_val_root: str | None = None
+    required_short_side: int | None = None
 
     def samples(self, config_key: str) -> tuple[list[Path], list[Path]]:
         """Training and validation image paths; errors name ``<config_key>.train_root`` etc."""
-        train = ImageFolderIndex.scan(Path(self.train_root), config_key=f"{config_key}.train_root")
-        val = ImageFolderIndex.scan(Path(self.val_root), config_key=f"{config_key}.val_root")
-        return train.paths, val.paths
+        train = self._scan(self.train_root, self.prepared_train_root, config_key, "train")
+        val = self._scan(self.val_root, self.prepared_val_root, config_key, "val")
+        return train, val
+
+    def _scan(self, root: str, prepared: str | None, config_key: str, split: str) -> list[Path]:
+        original, key = Path(root).expanduser(), f"{config_key}.{split}_root"
+        if prepared is None:
+            return ImageFolderIndex.scan(original, config_key=key).paths
+        mirror, mirror_key = Path(prepared).expanduser(), f"{config_key}.prepared_{split}_root"
+        if not mirror.exists():
+            settings = {"short_side": self.required_short_side or 256}
+            logger.info(
+                "No prepared mirror at %s (`%s`): reading the original images in %s. Make it "
+                "once with: %s",
+                mirror,
+                mirror_key,
+                original,
+                canonical_command("images", mirror, settings, original.resolve()),
+            )
+            return ImageFolderIndex.scan(original, config_key=key).paths
+        required = {}
+        if self.required_short_side is not None:
+            required["short_side"] = self.required_short_side
+        check_prepared(mirror, "images", required, mirror_key, source=original)
+        return ImageFolderIndex.scan(mirror, config_key=mirror_key).paths

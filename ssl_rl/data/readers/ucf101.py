@@ -5,7 +5,8 @@ Layout: ``UCF-101/<Class>/v_<Class>_gXX_cYY.avi`` and ``ucfTrainTestlist/`` with
 and ``testlist0{1,2,3}.txt`` (``Class/v_....avi``, no label). Class names are matched
 case-insensitively on disk and in the lists (the release has folder ``HandstandPushups`` but
 files ``v_HandStandPushups_...``); CRLF line endings and blank lines are accepted. Frames may
-come from a pre-extracted tree ``<frames_root>/<Class>/<video_stem>/img_00001.jpg``.
+come from a prepared tree (``python -m ssl_rl.data.prepare_frames``):
+``<frames_root>/<Class>/<video_stem>/img_00001.jpg`` or ``<frames_root>/<Class>/<video_stem>.npy``.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.prepared.manifest import check_video_frames_root
 from ssl_rl.data.readers.list_files import read_list_lines
 
 logger = logging.getLogger(__name__)
@@ -52,10 +54,12 @@ class UCF101Index:
     """The (video or frame folder, 0-based label) pairs of one subset of one official split.
 
     ``video_root`` is the folder holding the class folders (``.../UCF-101``). When
-    ``frames_root`` is given, samples are frame folders below it and the videos are not needed
-    (``video_root`` may then be None). A listed video missing on disk is an error (a partial
-    copy would silently change the benchmark) unless ``allow_missing``: then it is skipped,
-    counted in ``num_missing`` and logged. ``config_prefix`` names the config keys in messages.
+    ``frames_root`` is given, samples are frame folders (or, where no folder exists, ``.npy``
+    frame arrays) below it and the videos are not needed (``video_root`` may then be None); a
+    ``prepared.json`` there must say the preparation is complete and of this format version. A
+    listed video missing on disk is an error (a partial copy would silently change the
+    benchmark) unless ``allow_missing``: then it is skipped, counted in ``num_missing`` and
+    logged. ``config_prefix`` names the config keys in messages.
     """
 
     def __init__(
@@ -81,8 +85,11 @@ class UCF101Index:
         self.split_dir = self._existing_dir(split_dir, "split_dir", "the ucfTrainTestlist folder")
         if frames_root is not None:
             self.data_root = self._existing_dir(
-                frames_root, "frames_root", "the extracted frames (<Class>/<video>/img_00001.jpg)"
+                frames_root,
+                "frames_root",
+                "the prepared frames (<Class>/<video>/img_00001.jpg or <Class>/<video>.npy)",
             )
+            check_video_frames_root(self.data_root, f"{config_prefix}.frames_root")
         elif video_root is not None:
             self.data_root = self._existing_dir(
                 video_root, "root", "the UCF-101 class folders (ApplyEyeMakeup/, ...)"
@@ -154,7 +161,7 @@ class UCF101Index:
         return entries
 
     def _locate(self, relative: str) -> Path | None:
-        """The file (or frame folder) of a list entry, matching names case-insensitively."""
+        """The video (frame folder, frame array) of a list entry; names match case-insensitively."""
         parts = relative.split("/")
         class_name = parts[0] if len(parts) > 1 else _class_from_name(parts[-1])
         folder = self._folders.get(class_name.lower())
@@ -163,14 +170,15 @@ class UCF101Index:
         files = self._files.get(folder.name)
         if files is None:
             files = self._files[folder.name] = _children_by_lower_name(folder)
-        name = parts[-1]
+        name = parts[-1].lower()
         if self.frames:
-            name = name.rsplit(".", 1)[0]
-        return files.get(name.lower())
+            stem = name.rsplit(".", 1)[0]
+            return files.get(stem) or files.get(stem + ".npy")
+        return files.get(name)
 
     def _report_missing(self, list_file: Path, missing: list[str], allow_missing: bool) -> None:
         key = f"{self._prefix}.frames_root" if self.frames else f"{self._prefix}.root"
-        what = "frame folders" if self.frames else "videos"
+        what = "frame folders (or .npy arrays)" if self.frames else "videos"
         summary = (
             f"{len(missing)} of the {len(missing) + len(self.samples)} {what} listed in "
             f"{list_file} are not under {self.data_root} (e.g. {missing[:_MAX_LISTED]})"
@@ -198,9 +206,10 @@ def _class_from_name(file_name: str) -> str:
 class UCF101Splits:
     """A task's reader for the UCF-101 release: one official split's train and test videos.
 
-    ``frames_root``: pre-extracted frame folders (``python -m ssl_rl.data.prepare_frames``)
-    read instead of the ``.avi`` files; ``allow_missing``: a listed video missing on disk is a
-    counted, logged skip instead of an error.
+    ``frames_root``: prepared frame folders or ``.npy`` frame arrays
+    (``python -m ssl_rl.data.prepare_frames``) read instead of the ``.avi`` files;
+    ``allow_missing``: a listed video missing on disk is a counted, logged skip instead of an
+    error.
     """
 
     root: str

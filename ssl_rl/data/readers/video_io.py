@@ -1,4 +1,5 @@
-"""Frame access for videos: AVI files decoded with PyAV, or folders of pre-extracted JPEG frames.
+"""Frame access for videos: AVI files decoded with PyAV, or folders of pre-extracted JPEG frames
+(uint8 frame arrays: :mod:`ssl_rl.data.readers.video_arrays`).
 
 Every source returns frames as a uint8 tensor of shape (len(indices), 3, H, W), RGB, channels
 first like torchvision: a channels-first view of channels-last memory, the layout torch's fast
@@ -358,18 +359,27 @@ class FrameFolderSource(VideoSource):
 
 
 class AnyVideoSource(VideoSource):
-    """Dispatches on the path: a folder is read as JPEG frames, a file is decoded as a video."""
+    """Dispatches on the path: a folder is read as JPEG frames, a ``.npy`` file as a uint8 frame
+    array (:class:`~ssl_rl.data.readers.video_arrays.ArrayVideoSource`), any other file is
+    decoded as a video."""
 
     def __init__(
         self,
         videos: VideoSource | None = None,
         frame_folders: VideoSource | None = None,
+        arrays: VideoSource | None = None,
     ) -> None:
+        from ssl_rl.data.readers.video_arrays import ArrayVideoSource  # imports this module
+
         self.videos = videos if videos is not None else AviVideoSource()
         self.frame_folders = frame_folders if frame_folders is not None else FrameFolderSource()
+        self.arrays = arrays if arrays is not None else ArrayVideoSource()
 
     def _source(self, path: Path) -> VideoSource:
-        return self.frame_folders if Path(path).is_dir() else self.videos
+        path = Path(path)
+        if path.suffix == ".npy":
+            return self.arrays
+        return self.frame_folders if path.is_dir() else self.videos
 
     def num_frames(self, path: Path) -> int:
         return self._source(path).num_frames(path)
