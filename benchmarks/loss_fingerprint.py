@@ -64,8 +64,23 @@ def main() -> int:
         return 0
     differences = [e for e in experiments if result[e] != reference[e]]
     for experiment in experiments:
-        print(f"{experiment:12s} {'DIFFERS' if experiment in differences else 'identical'}")
+        if experiment not in differences:
+            print(f"{experiment:12s} identical")
+            continue
+        gap = _largest_loss_gap(result[experiment], reference[experiment])
+        print(f"{experiment:12s} DIFFERS (largest |loss difference| {gap:.3g})")
     return 1 if differences else 0
+
+
+def _largest_loss_gap(new: dict, old: dict) -> float:
+    gaps = [float("inf")]
+    if set(new["losses"]) == set(old["losses"]):
+        gaps = [0.0] + [
+            abs(a - b)
+            for key in new["losses"]
+            for a, b in zip(new["losses"][key], old["losses"][key], strict=False)
+        ]
+    return max(gaps)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Literal
 
 from ssl_rl.data.errors import DatasetError
-from ssl_rl.data.prepared.manifest import check_video_frames_root
+from ssl_rl.data.prepared.manifest import canonical_command, check_video_frames_root, manifest_path
 from ssl_rl.data.readers.list_files import read_list_lines
 
 logger = logging.getLogger(__name__)
@@ -202,14 +202,19 @@ def _class_from_name(file_name: str) -> str:
     return stem[2:].rsplit("_", 2)[0] if stem.startswith("v_") else stem
 
 
+VIDEO_FORMATS = ("auto", "avi", "jpeg", "uint8")
+
+
 @dataclass(frozen=True)
 class UCF101Splits:
     """A task's reader for the UCF-101 release: one official split's train and test videos.
 
-    ``frames_root``: prepared frame folders or ``.npy`` frame arrays
-    (``python -m ssl_rl.data.prepare_frames``) read instead of the ``.avi`` files;
-    ``allow_missing``: a listed video missing on disk is a counted, logged skip instead of an
-    error.
+    ``format`` picks the copy of the videos the samples come from: ``avi`` (the release under
+    ``root``), ``jpeg`` (frame folders under ``frames_root``), ``uint8`` (frame arrays under
+    ``arrays_root``, ``python -m ssl_rl.data.prepare_frames --format uint8``: no decoding at
+    train time), or ``auto``: the arrays when ``arrays_root`` holds a prepared folder, else the
+    frame folders when ``frames_root`` exists, else the release. ``allow_missing``: a listed
+    video missing on disk is a counted, logged skip instead of an error.
     """
 
     root: str
@@ -217,16 +222,19 @@ class UCF101Splits:
     split: int = 1
     frames_root: str | None = None
     allow_missing: bool = False
+    format: str = "auto"
+    arrays_root: str | None = None
 
     def samples(self, config_key: str) -> tuple[list[Path], list[Path]]:
-        """Training and test sample paths (videos or frame folders) of the split."""
+        """Training and test sample paths (videos, frame folders or arrays) of the split."""
+        prepared = self.prepared_root(config_key)
         subsets = [
             UCF101Index(
                 Path(self.root),
                 Path(self.split_dir),
                 split=self.split,
                 subset=subset,
-                frames_root=Path(self.frames_root) if self.frames_root else None,
+                frames_root=prepared,
                 allow_missing=self.allow_missing,
                 config_prefix=config_key,
             )
@@ -234,3 +242,44 @@ class UCF101Splits:
         ]
         train, test = ([path for path, _ in index.samples] for index in subsets)
         return train, test
+
+    def prepared_root(self, config_key: str) -> Path | None:
+        """The folder of prepared frames the ``format`` selects (None: the .avi files)."""
+        if self.format not in VIDEO_FORMATS:
+            raise DatasetError(
+                f"{config_key}.format={self.format!r}: expected one of {', '.join(VIDEO_FORMATS)}"
+            )
+        arrays = Path(self.arrays_root).expanduser() if self.arrays_root else None
+        frames = Path(self.frames_root).expanduser() if self.frames_root else None
+        chosen = self.format
+        if chosen == "auto":
+            if arrays is not None and manifest_path(arrays).is_file():
+                chosen = "uint8"
+            elif frames is not None and frames.is_dir():
+                chosen = "jpeg"
+            else:
+                chosen = "avi"
+                if arrays is not None:
+                    logger.info(
+                        "UCF-101: no prepared uint8 frames at %s (%s.arrays_root); decoding the "
+                        ".avi files, several times slower. Prepare them once with: %s",
+                        arrays,
+                        config_key,
+                        self._prepare_command(arrays),
+                    )
+        roots = {"avi": None, "jpeg": (frames, "frames_root"), "uint8": (arrays, "arrays_root")}
+        selected = roots[chosen]
+        if selected is None:
+            return None
+        folder, key = selected
+        if folder is None or not folder.is_dir():
+            raise DatasetError(
+                f"{config_key}.format={chosen} but {config_key}.{key} ({folder}) is not a folder; "
+                f"prepare it with: {self._prepare_command(folder or Path('<dst>'), chosen)}"
+            )
+        logger.info("UCF-101: reading %s frames from %s", chosen, folder)
+        return folder
+
+    def _prepare_command(self, dst: Path, kind: str = "uint8") -> str:
+        settings = {"for_transform": "128,112,64"} if kind == "uint8" else {}
+        return canonical_command(f"video_{kind}", dst, settings, Path(self.root).expanduser())
