@@ -92,6 +92,7 @@ $(ANALYSIS)/runs/%/summary.json: $(ANALYSIS)/base/summary.json
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks.permutations
+	$(BIN)/python -m benchmarks.input_pipeline
 	$(BIN)/python -m benchmarks.image_pipeline
 	$(BIN)/python -m benchmarks.video_pipeline
 	$(BIN)/python -m benchmarks.training_throughput

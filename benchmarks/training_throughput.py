@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import torch
+from torch.utils.data import default_collate
 
 from benchmarks.config import compose_train
 from ssl_rl.training import build_data_and_model
@@ -50,7 +51,9 @@ def main() -> None:
     optimizer = model.optimizer_factory(params=model.parameters())
     batch_size = cfg.data.batch_size
     batch = {
-        task: torch.stack([datamodule.train_sets[task][i] for i in range(batch_size)])
+        task: datamodule.finish_parts(
+            task, default_collate([datamodule.train_sets[task][i] for i in range(batch_size)])
+        )
         for task in datamodule.tasks
     }
     model.train()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -110,7 +111,7 @@ class ClipTransform(TwoStageTransform):
             and torch.rand((), generator=generator).item() < self.gray_prob
         )
         pixels = clip.permute(0, 2, 3, 1).contiguous()  # rows of pixels: a cheap copy
-        return {"frames": pixels, "channel": channel, "gray": torch.tensor(gray)}
+        return {"frames": pixels, "channel": channel, "gray": torch.from_numpy(np.array(gray))}
 
     def finish(self, batch: RawSample) -> torch.Tensor:
         """Device stage: float (B, u, 3, f, f), colour choices applied, each frame standardised

@@ -112,7 +112,7 @@ class JigsawTransform(TwoStageTransform):
         # Drawn even when gray_prob is 0, so the crops do not depend on gray_prob.
         gray = self.train and _uniform(generator) < self.gray_prob
         windows, offsets = self._gather_windows(image, generator)
-        return {"windows": windows, "offsets": offsets, "gray": torch.tensor(gray)}
+        return {"windows": windows, "offsets": offsets, "gray": torch.from_numpy(np.array(gray))}
 
     def finish(self, batch: RawSample) -> torch.Tensor:
         """Device stage: float tiles (B, grid², 3, tile_size, tile_size), standardised per tile
