@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow test-fast lint format bench grid grid-a grid-b report policy-analysis clean
+.PHONY: install demo test test-slow test-fast lint format bench bench-gpu grid grid-a grid-b report policy-analysis clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -98,6 +98,11 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.training_throughput
 	$(BIN)/python -m benchmarks.validation_scoring
 	$(BIN)/python -m benchmarks.policy_overhead
+
+# On a GPU machine: paper-scale step time (bf16), loaders with workers, all-ψ validation
+# speed-up and peak memory, policy overhead (README: paper scale). Under 8 minutes.
+bench-gpu: $(STAMP)
+	PY=$(BIN)/python bash benchmarks/bench_gpu.sh
 
 clean:
 	rm -rf outputs multirun data_cache

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,10 @@ class OrderingDataModule(pl.LightningDataModule):
     fixed views of each sample, e.g. several clips per test video so that one video is not a
     large step of the accuracy on a small split), at most ``val_samples`` per task, evenly spaced.
     ``prepare`` (e.g. the demo data generator, from ``datasets.generate``) runs once before the
-    datasets are read.
+    datasets are read. ``device_stage``: where the pretext transforms' batched second stage
+    runs: ``device`` (after the transfer, on the GPU), ``workers`` (in the loader workers, as
+    float batches) or ``auto``: the device unless training runs on the CPU, where the workers
+    run it beside the training process.
     """
 
     def __init__(
@@ -47,6 +51,7 @@ class OrderingDataModule(pl.LightningDataModule):
         prepare: Callable[[], Any] | None = None,
         seed: int = 0,
         pin_memory: bool = True,
+        device_stage: str = "auto",
     ) -> None:
         super().__init__()
         self.pretext_tasks = dict(tasks)
@@ -59,6 +64,9 @@ class OrderingDataModule(pl.LightningDataModule):
         self.prepare = prepare
         self.seed = seed
         self.pin_memory = pin_memory
+        if device_stage not in ("auto", "device", "workers"):
+            raise ValueError(f"data.device_stage must be auto, device or workers: {device_stage!r}")
+        self.device_stage = device_stage
         self._is_set_up = False
         self.train_sets: dict[str, Dataset] = {}
         self.val_sets: dict[str, Dataset] = {}
@@ -111,7 +119,11 @@ class OrderingDataModule(pl.LightningDataModule):
                 len(dataset), seed=self.seed + 31 * offset, rank=rank, world_size=world
             )
             loaders[task] = self._loader(
-                SeededDraws(dataset), self.batch_size, sampler=samplers[task], drop_last=True
+                SeededDraws(dataset),
+                self.batch_size,
+                task,
+                sampler=samplers[task],
+                drop_last=True,
             )
         trainer = self.trainer
         accumulate = trainer.accumulate_grad_batches if trainer is not None else 1
@@ -132,7 +144,7 @@ class OrderingDataModule(pl.LightningDataModule):
         )
 
     def val_dataloader(self) -> list[DataLoader]:
-        return [self._loader(self.val_sets[t], self.val_batch_size) for t in self.tasks]
+        return [self._loader(self.val_sets[t], self.val_batch_size, t) for t in self.tasks]
 
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """The device stage of the pretext transforms: workers' uint8 samples → float parts.
@@ -157,13 +169,25 @@ class OrderingDataModule(pl.LightningDataModule):
         samples = default_collate([dataset[i] for i in range(len(dataset))])
         return self.pretext_tasks[task].pretext.finish(samples)
 
+    def finishes_in_workers(self) -> bool:
+        """Whether the loader workers also run the device stage (see ``device_stage``)."""
+        if self.device_stage != "auto":
+            return self.device_stage == "workers"
+        trainer = self.trainer
+        device = trainer.strategy.root_device if trainer is not None else torch.device("cpu")
+        return device.type == "cpu"
+
     def _loader(
         self,
         dataset: Dataset,
         batch_size: int,
+        task: str,
         sampler: EndlessShuffleSampler | None = None,
         drop_last: bool = False,
     ) -> DataLoader:
+        collate = default_collate
+        if self.finishes_in_workers():
+            collate = partial(_collate_and_finish, self.pretext_tasks[task].pretext.finish)
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -172,6 +196,7 @@ class OrderingDataModule(pl.LightningDataModule):
             num_workers=self.num_workers,
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             drop_last=drop_last,
+            collate_fn=collate,
             persistent_workers=self.num_workers > 0,
             # Worker base seeds come from this generator, not the global RNG, which stays
             # identical between an uninterrupted and a resumed run.
@@ -183,6 +208,10 @@ class OrderingDataModule(pl.LightningDataModule):
         if trainer is None:
             return 0, 1
         return trainer.global_rank, trainer.world_size
+
+
+def _collate_and_finish(finish: Callable[[Any], Tensor], samples: list[Any]) -> Tensor:
+    return finish(default_collate(samples))
 
 
 def _split_holdout(size: int, holdout: int, seed: int) -> tuple[list[int], list[int]]:

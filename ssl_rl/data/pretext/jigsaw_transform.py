@@ -128,12 +128,15 @@ class JigsawTransform(TwoStageTransform):
         ci = torch.arange(3, device=windows.device)[None, None, :]
         tops, lefts = offsets[..., 0], offsets[..., 1]
         tiles = crops[bi, ki, ci, tops, lefts]  # (B, K, 3, tc, tc)
-        if bool(gray.any()):
-            # All three colours at each channel's position: (B, K, 3 positions, 3 colours, ...).
-            colours = crops.permute(0, 1, 3, 4, 2, 5, 6)[bi, ki, tops, lefts]
+        chosen = gray.to(windows.device).nonzero().squeeze(1)
+        if chosen.numel():
+            # All three colours at each channel's position: (G, K, 3 positions, 3 colours, ...).
+            gray_crops = windows[chosen].unfold(3, size, 1).unfold(4, size, 1)
+            colours = gray_crops.permute(0, 1, 3, 4, 2, 5, 6)[
+                bi[: len(chosen)], ki, tops[chosen], lefts[chosen]
+            ]
             weights = torch.tensor(_LUMA, device=windows.device)[:, None, None]
-            luma = (colours.float() * weights).sum(dim=3).round_().to(torch.uint8)
-            tiles = torch.where(gray.to(windows.device)[:, None, None, None, None], luma, tiles)
+            tiles[chosen] = (colours.float() * weights).sum(dim=3).round_().to(torch.uint8)
         tiles = tiles.float().div_(255.0)
         if self.tile_size != self.tile_crop:
             tiles = F.interpolate(

@@ -3,13 +3,17 @@ single-stage CPU pipelines they replaced, for the same random draws."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 import torch
+from omegaconf import DictConfig
 from torch.utils.data import default_collate
 
 from ssl_rl.data.pretext.clip_transform import ClipTransform
 from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
 from ssl_rl.data.pretext.rotation import RotationTransform
+from ssl_rl.training import build_data_and_model
 from tests.data.pretext.cpu_reference import reference_clip, reference_jigsaw, reference_rotation
 
 TOLERANCE = 1e-5
@@ -140,3 +144,27 @@ def test_prescaled_clip_transform_crops_without_resampling():
         if torch.equal(first[y : y + 64, x : x + 64], sample[0])
     ]
     assert len(hits) == 1
+
+
+@pytest.mark.parametrize("stage", ["device", "workers"])
+def test_datamodule_batches_are_the_same_wherever_the_second_stage_runs(
+    compose_train: Callable[..., DictConfig], stage: str
+) -> None:
+    cfg = compose_train(["experiment=st", f"data.device_stage={stage}", "data.num_workers=0"])
+    datamodule, _ = build_data_and_model(cfg)
+    datamodule.prepare_data()
+    datamodule.setup("fit")
+    assert datamodule.finishes_in_workers() == (stage == "workers")
+    torch.manual_seed(0)
+    batch = next(iter(datamodule.train_dataloader()))
+    parts = datamodule.on_after_batch_transfer(batch, 0)
+    torch.manual_seed(0)
+    cfg_auto = compose_train(["experiment=st", "data.num_workers=0"])
+    reference, _ = build_data_and_model(cfg_auto)
+    reference.setup("fit")
+    assert reference.finishes_in_workers()  # auto on a CPU-only run
+    expected = next(iter(reference.train_dataloader()))
+    assert set(parts) == set(expected) == {"spatial", "temporal"}
+    for task in parts:
+        assert parts[task].dtype == torch.float32
+        assert torch.equal(parts[task], expected[task])
