@@ -143,6 +143,9 @@ class ClipDataset(Dataset[RawSample]):
         self, path: Path, generator: torch.Generator | None, clip_index: int = 0
     ) -> RawSample:
         indices = self.frame_indices(self.source.num_frames(path), path, generator, clip_index)
+        crops = self._crops_only(path, indices, generator)
+        if crops is not None:
+            return crops
         try:
             frames = self.source.read_frames(path, indices)
         except FrameCountMismatchError as error:
@@ -155,6 +158,21 @@ class ClipDataset(Dataset[RawSample]):
             except FrameCountMismatchError as again:
                 raise CorruptVideoError(str(again)) from again
         return self.transform.sample(frames, generator=generator)
+
+    def _crops_only(
+        self, path: Path, indices: list[int], generator: torch.Generator | None
+    ) -> RawSample | None:
+        """Prepared frames that need no resampling: only the crop windows are read (the same
+        draws and pixels as reading whole frames); None for other sources."""
+        reader = self.source.crop_reader(path) if isinstance(self.source, AnyVideoSource) else None
+        if reader is None:
+            return None
+        height, width = reader.frame_size(path)
+        if not self.transform.is_a_crop(height, width):
+            return None
+        tops, lefts = self.transform.crop_corners(len(indices), height, width, generator)
+        frames = reader.read_crops(path, indices, tops, lefts, self.transform.crop)
+        return self.transform.ship(frames, generator)
 
     def _mark_bad(self, path: Path, error: DatasetError) -> None:
         reason = "too_short" if isinstance(error, VideoTooShortError) else "corrupt"

@@ -100,7 +100,17 @@ class ClipTransform(TwoStageTransform):
             )
         clip = self._resize_short_side(frames)
         clip = self._crop(clip, generator)
-        clip = _resize(clip, (self.frame_size, self.frame_size))
+        return self.ship(_resize(clip, (self.frame_size, self.frame_size)), generator)
+
+    def is_a_crop(self, height: int, width: int) -> bool:
+        """Whether frames of this size need no resampling: ``sample`` only crops them."""
+        return self._resized_size(height, width) == (height, width) and (
+            self.crop == self.frame_size
+        )
+
+    def ship(self, clip: torch.Tensor, generator: torch.Generator | None = None) -> RawSample:
+        """The worker stage's output for frames already cropped to (u, 3, f, f) uint8: the
+        colour draws (after the crop's, as in ``sample``) and the pixels in rows."""
         num = clip.shape[0]
         channel = torch.full((num,), -1, dtype=torch.int8)
         if self.train and self.channel_split:
@@ -130,23 +140,31 @@ class ClipTransform(TwoStageTransform):
             clip = torch.where(gray[:, None, None, None, None], luma, clip)
         return normalize_per_part(clip.contiguous())
 
-    def _resize_short_side(self, clip: torch.Tensor) -> torch.Tensor:
-        height, width = clip.shape[-2:]
+    def _resized_size(self, height: int, width: int) -> tuple[int, int]:
         scale = self.resize_short / min(height, width)
-        size = (max(self.crop, round(height * scale)), max(self.crop, round(width * scale)))
-        return _resize(clip, size)
+        return max(self.crop, round(height * scale)), max(self.crop, round(width * scale))
 
-    def _crop(self, clip: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        num, _, height, width = clip.shape
+    def _resize_short_side(self, clip: torch.Tensor) -> torch.Tensor:
+        return _resize(clip, self._resized_size(*clip.shape[-2:]))
+
+    def crop_corners(
+        self, num: int, height: int, width: int, generator: torch.Generator | None
+    ) -> tuple[list[int], list[int]]:
+        """Top-left corners of the ``crop`` box in each of ``num`` frames of the resized size:
+        one box for the clip, moved per frame by the jitter (train), or the centre (eval)."""
         max_top, max_left = height - self.crop, width - self.crop
         if not self.train:
-            top, left = max_top // 2, max_left // 2
-            return clip[..., top : top + self.crop, left : left + self.crop]
+            return [max_top // 2] * num, [max_left // 2] * num
         top = torch.randint(0, max_top + 1, (1,), generator=generator)
         left = torch.randint(0, max_left + 1, (1,), generator=generator)
         shift = torch.randint(-self.jitter, self.jitter + 1, (num, 2), generator=generator)
         tops = (top + shift[:, 0]).clamp(0, max_top).tolist()
         lefts = (left + shift[:, 1]).clamp(0, max_left).tolist()
+        return tops, lefts
+
+    def _crop(self, clip: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+        num, _, height, width = clip.shape
+        tops, lefts = self.crop_corners(num, height, width, generator)
         # u slices of pixel rows and one stack: many times faster than a per-pixel gather or
         # than copying channels-last frames into channels-first memory.
         return stack_windows(clip.permute(0, 2, 3, 1), tops, lefts, self.crop).permute(0, 3, 1, 2)

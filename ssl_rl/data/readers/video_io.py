@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
@@ -27,6 +28,9 @@ from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from ssl_rl.data.errors import DatasetError
+
+if TYPE_CHECKING:
+    from ssl_rl.data.readers.video_arrays import ArrayVideoSource
 
 logger = logging.getLogger(__name__)
 
@@ -386,6 +390,17 @@ class AnyVideoSource(VideoSource):
 
     def read_frames(self, path: Path, indices: Sequence[int]) -> torch.Tensor:
         return self._source(path).read_frames(path, indices)
+
+    def crop_reader(self, path: Path) -> ArrayVideoSource | None:
+        """The source of ``path`` when it can read crop windows alone (frame arrays)."""
+        source = self._source(path)
+        return source if isinstance(source, _array_source_type()) else None
+
+
+def _array_source_type() -> type[ArrayVideoSource]:
+    from ssl_rl.data.readers.video_arrays import ArrayVideoSource  # imports this module
+
+    return ArrayVideoSource
 
 
 def write_avi(

@@ -7,13 +7,15 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+import torch
 from torch.utils.data import default_collate
 
 from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.prepare_frames import extract_all
-from ssl_rl.data.pretext.clip_dataset import ClipPretext
+from ssl_rl.data.pretext.clip_dataset import ClipDataset, ClipPretext
 from ssl_rl.data.pretext.clip_transform import ClipTransform
 from ssl_rl.data.readers.ucf101 import UCF101Splits
+from ssl_rl.data.readers.video_arrays import ArrayVideoSource
 from tests.fixtures.videos import make_ucf101_tree
 
 
@@ -79,3 +81,23 @@ def test_clip_pretext_crops_prescaled_arrays_and_refuses_other_sizes(prepared) -
     full_size = _reader(tree, format="uint8", arrays_root=str(root / "arrays"))
     with pytest.raises(DatasetError, match="--short-side 19"):
         pretext.dataset(full_size.samples("k")[0], train=True, seed=0)
+
+
+def test_reading_only_the_crop_windows_gives_the_whole_frame_path_samples(prepared) -> None:
+    tree, root = prepared
+    transform = ClipTransform(frame_size=16, resize_short=24, crop=20, jitter=2, gray_prob=0.5)
+    prescaled = transform.prescaled()
+    arrays = root / "arrays_19"
+    if not arrays.is_dir():
+        extract_all(tree.video_root, arrays, workers=1, progress=False, format="uint8",
+                    short_side=19)  # fmt: skip
+    samples = sorted(arrays.glob("*/*.npy"))
+    windows = ClipDataset(samples, 4, prescaled, seed=3)
+    whole = ClipDataset(samples, 4, prescaled, seed=3, source=ArrayVideoSource())
+    assert windows.source.crop_reader(samples[0]) is not None
+    for index in range(len(samples)):
+        torch.manual_seed(index)
+        a = windows[index]
+        torch.manual_seed(index)
+        b = whole[index]
+        assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
