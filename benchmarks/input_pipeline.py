@@ -16,12 +16,13 @@ Paths (per sample, worker side, batching into 32s included):
 
 - spatial ``current``: the single-stage loader before the worker / device split (PIL decode
   with draft scaling, the float jigsaw pipeline, float32 batches);
-- spatial ``new``: the prepared mirror, torchvision's decoder, the uint8 worker stage;
+- spatial ``new``: the dataset a loader worker runs: the prepared mirror, torchvision's
+  decoder, the uint8 worker stage;
 - spatial ``pil_tiles``: a per-tile PIL loader in the style of the public JigsawPuzzlePytorch
   (PIL resize and crop, nine tile crops, per-tile ToTensor and Normalize);
 - temporal ``current_avi``: 8 random frames decoded from the AVI, the float clip pipeline;
-- temporal ``jpeg``: the JPEG frame folders (short side 128), the uint8 worker stage;
-- temporal ``new_uint8``: the uint8 arrays, a crop (the prescaled worker stage).
+- temporal ``jpeg``: the dataset over JPEG frame folders (short side 128), uint8 worker stage;
+- temporal ``new_uint8``: the dataset over the uint8 arrays: only the crop windows are read.
 
 Then one paper-scale step's FLOPs (``FlopCounterMode``, forward + backward, counted at a small
 batch and scaled), what one GPU consumes at an assumed utilisation of its dense bf16 peak, the
@@ -36,6 +37,7 @@ import statistics
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -49,12 +51,11 @@ from torchvision import transforms as T
 from benchmarks.config import compose_train
 from ssl_rl.data.prepare_frames import extract_all
 from ssl_rl.data.prepare_images import prepare_images
-from ssl_rl.data.pretext.clip_dataset import random_sorted_indices
+from ssl_rl.data.pretext.clip_dataset import ClipPretext, random_sorted_indices
 from ssl_rl.data.pretext.clip_transform import ClipTransform
+from ssl_rl.data.pretext.image_parts_dataset import ImagePartsDataset
 from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
-from ssl_rl.data.readers.image_folder import load_rgb
-from ssl_rl.data.readers.video_arrays import ArrayVideoSource
-from ssl_rl.data.readers.video_io import AviVideoSource, FrameFolderSource, write_avi
+from ssl_rl.data.readers.video_io import AviVideoSource, write_avi
 from ssl_rl.training import build_data_and_model
 from tests.data.pretext.cpu_reference import reference_clip, reference_jigsaw
 
@@ -165,7 +166,8 @@ def _batched(make_sample: Callable[[int], object], items: int) -> Callable[[], N
 
 
 def spatial_paths(originals: list[Path], mirror: list[Path]) -> dict[str, Callable[[int], object]]:
-    single_stage, two_stage = JigsawTransform(), JigsawTransform()
+    single_stage = JigsawTransform()
+    new = ImagePartsDataset(mirror, JigsawTransform())  # what a loader worker runs
     pil_loader = PerTilePilLoader()
     generator = torch.Generator().manual_seed(0)
     count = len(originals)
@@ -173,7 +175,7 @@ def spatial_paths(originals: list[Path], mirror: list[Path]) -> dict[str, Callab
         "current": lambda i: reference_jigsaw(
             single_stage, _old_pil_decode(originals[i % count], 256), generator
         ),
-        "new": lambda i: two_stage.sample(load_rgb(mirror[i % count], 256), generator),
+        "new": lambda i: new[i % count],
         "pil_tiles": lambda i: pil_loader(originals[i % count]),
     }
 
@@ -181,24 +183,25 @@ def spatial_paths(originals: list[Path], mirror: list[Path]) -> dict[str, Callab
 def temporal_paths(
     videos: list[Path], frame_folders: list[Path], arrays: list[Path]
 ) -> dict[str, Callable[[int], object]]:
-    avi, folders, array_source = AviVideoSource(), FrameFolderSource(), ArrayVideoSource()
-    single_stage, two_stage = ClipTransform(**CLIP), ClipTransform(**CLIP)
-    prescaled = two_stage.prescaled()
+    avi, single_stage = AviVideoSource(), ClipTransform(**CLIP)
+    # What a loader worker runs: the uint8 arrays take the prescaled transform, a crop.
+    jpeg = ClipPretext(partial(ClipTransform, **CLIP)).dataset(frame_folders, True, 0)
+    uint8 = ClipPretext(partial(ClipTransform, **CLIP)).dataset(arrays, True, 0)
     generator = torch.Generator().manual_seed(0)
-    for video, folder, array in zip(videos, frame_folders, arrays, strict=True):
-        avi.num_frames(video), folders.num_frames(folder), array_source.num_frames(array)
+    for video in videos:
+        avi.num_frames(video)
     count = len(videos)
 
-    def clip(source, path: Path) -> torch.Tensor:
-        indices = random_sorted_indices(source.num_frames(path), 8, generator)
-        return source.read_frames(path, indices)
+    def avi_clip(path: Path) -> torch.Tensor:
+        indices = random_sorted_indices(avi.num_frames(path), 8, generator)
+        return avi.read_frames(path, indices)
 
     return {
         "current_avi": lambda i: reference_clip(
-            single_stage, clip(avi, videos[i % count]), generator
+            single_stage, avi_clip(videos[i % count]), generator
         ),
-        "jpeg": lambda i: two_stage.sample(clip(folders, frame_folders[i % count]), generator),
-        "new_uint8": lambda i: prescaled.sample(clip(array_source, arrays[i % count]), generator),
+        "jpeg": lambda i: jpeg[i % count],
+        "new_uint8": lambda i: uint8[i % count],
     }
 
 
