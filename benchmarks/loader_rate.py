@@ -40,9 +40,11 @@ def _rate(loader: DataLoader, pretext, batches: int, device: torch.device) -> tu
     start = time.perf_counter()
     for _ in range(batches):
         batch = next(iterator)
-        samples += len(batch[next(iter(batch))])
+        samples += len(batch["offsets" if "offsets" in batch else "frames"])
         begin = time.perf_counter()
-        parts = pretext.finish({k: v.to(device, non_blocking=True) for k, v in batch.items()})
+        moved = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+                 for k, v in batch.items()}  # fmt: skip
+        parts = pretext.finish(moved)
         if device.type == "cuda":
             torch.cuda.synchronize()
         finish_seconds += time.perf_counter() - begin
@@ -82,6 +84,11 @@ def main() -> None:
         "spatial": (ImagePretext(partial(JigsawTransform)), mirror),
         "temporal": (ClipPretext(partial(ClipTransform, **CLIP), num_frames=8), arrays),
     }
+    if device.type == "cuda":  # JPEGs decoded by nvJPEG in the device stage
+        tasks["spatial, decode=device"] = (
+            ImagePretext(partial(JigsawTransform), decode="device"),
+            mirror,
+        )
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     print(f"loaders: {workers} workers per task, batch {args.batch_size}, device stage on {name}")
     for task, (pretext, samples) in tasks.items():
@@ -97,7 +104,7 @@ def main() -> None:
         )
         per_second, finish_ms = _rate(loader, pretext, args.batches, device)
         print(
-            f"  {task:9s} {per_second:9.0f} samples/s ({per_second / workers:6.0f} per worker); "
+            f"  {task:22s} {per_second:9.0f} samples/s ({per_second / workers:6.0f} per worker); "
             f"device stage {finish_ms:6.1f} ms per batch"
         )
 

@@ -27,6 +27,7 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.pretext.device_decode import device_decoding
 from ssl_rl.data.pretext.two_stage import RawSample
 from ssl_rl.data.readers.image_folder import CorruptImageError, load_rgb
 
@@ -115,6 +116,8 @@ class ImagePartsDataset(Dataset[RawSample]):
         for attempt in range(self.max_consecutive_failures + 1):
             path = self.paths[(index + attempt) % len(self)]
             try:
+                if getattr(self.transform, "reads_bytes", False):
+                    return self.transform.sample_file(path, self._draw_generator())
                 image = load_rgb(path, min_size=self.transform.resize)
             except CorruptImageError as error:
                 self._record_skip(path, error)
@@ -149,12 +152,25 @@ class ImagePretext:
 
     transform: Callable[..., PartsTransform]
     val_views: int = 1
+    # JPEG decoding: "workers" (CPU, in the loader workers) or "device" (batched on the GPU;
+    # jigsaw only; falls back to the workers without CUDA).
+    decode: str = "workers"
+
+    def __post_init__(self) -> None:
+        if self.decode not in ("workers", "device"):
+            raise ValueError(f"pretext.decode must be 'workers' or 'device', got {self.decode!r}")
 
     def dataset(self, samples: Sequence[Path], train: bool, seed: int, views: int = 1) -> Dataset:
         if views != 1:
             raise ValueError(f"an image has one fixed view, got views={views}")
-        return ImagePartsDataset(list(samples), self.transform(train=train), seed=seed)
+        return ImagePartsDataset(list(samples), self._transform(train), seed=seed)
 
     def finish(self, batch: RawSample) -> torch.Tensor:
         """The device stage of a collated batch of this task's samples (train or fixed)."""
-        return self.transform(train=True).finish(batch)
+        return self._transform(True).finish(batch)
+
+    def _transform(self, train: bool) -> PartsTransform:
+        transform = self.transform(train=train)
+        if self.decode == "device":
+            return device_decoding(transform)  # type: ignore[arg-type, return-value]
+        return transform

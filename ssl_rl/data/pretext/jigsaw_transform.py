@@ -108,11 +108,39 @@ class JigsawTransform(TwoStageTransform):
                 f"expected a uint8 (3, H, W) image, got {tuple(image.shape)} {image.dtype}"
             )
         image = self._resize_shorter_side(image)
-        image = self._crop(image, generator)
+        draws = self.draw(*image.shape[-2:], generator)
+        return self.gather(image, draws)
+
+    def resized_size(self, height: int, width: int) -> tuple[int, int]:
+        """(height, width) after step 1, as torchvision's resize computes it."""
+        if min(height, width) == self.resize:
+            return height, width
+        if height <= width:
+            return self.resize, int(self.resize * width / height)
+        return int(self.resize * height / width), self.resize
+
+    def draw(self, height: int, width: int, generator: torch.Generator | None) -> PuzzleDraws:
+        """Every random number of one puzzle from an image of this (resized) size."""
+        if self.train:
+            top = int(_randint(height - self.crop + 1, (), generator).item())
+            left = int(_randint(width - self.crop + 1, (), generator).item())
+        else:
+            top, left = (height - self.crop) // 2, (width - self.crop) // 2
         # Drawn even when gray_prob is 0, so the crops do not depend on gray_prob.
         gray = self.train and _uniform(generator) < self.gray_prob
-        windows, offsets = self._gather_windows(image, generator)
-        return {"windows": windows, "offsets": offsets, "gray": torch.from_numpy(np.array(gray))}
+        tops, lefts, offsets = self._draw_windows(generator)
+        return PuzzleDraws(top, left, gray, tops, lefts, offsets)
+
+    def gather(self, image: torch.Tensor, draws: PuzzleDraws) -> RawSample:
+        """The worker stage's output for a resized uint8 (3, H, W) image and its draws."""
+        crop = image[:, draws.top : draws.top + self.crop, draws.left : draws.left + self.crop]
+        windows = stack_windows(crop.permute(1, 2, 0), draws.tops, draws.lefts, self.window)
+        offsets = torch.from_numpy(draws.offsets)
+        return {
+            "windows": windows,
+            "offsets": offsets,
+            "gray": torch.from_numpy(np.array(draws.gray)),
+        }
 
     def finish(self, batch: RawSample) -> torch.Tensor:
         """Device stage: float tiles (B, grid², 3, tile_size, tile_size), standardised per tile
@@ -153,20 +181,11 @@ class JigsawTransform(TwoStageTransform):
             return image
         return TF.resize(image, [self.resize], antialias=True)
 
-    def _crop(self, image: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
-        height, width = image.shape[-2:]
-        if self.train:
-            top = _randint(height - self.crop + 1, (), generator).item()
-            left = _randint(width - self.crop + 1, (), generator).item()
-        else:
-            top, left = (height - self.crop) // 2, (width - self.crop) // 2
-        return image[:, top : top + self.crop, left : left + self.crop]
-
-    def _gather_windows(
-        self, image: torch.Tensor, generator: torch.Generator | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """One window per tile → (grid², w, w, 3) uint8 (rows of pixels, the layout decoders
-        give: contiguous copies), and each channel's tile offset in its window (grid², 3, 2)."""
+    def _draw_windows(
+        self, generator: torch.Generator | None
+    ) -> tuple[list[int], list[int], np.ndarray]:
+        """Corners of one window per tile in the crop (room for the channel shifts) and each
+        channel's tile offset inside its window, (grid², 3, 2) uint8."""
         slack = self.cell - self.tile_crop
         span = self._shift_span
         # Draws from the torch generator; index arithmetic in numpy (a few µs, not ~20 ops).
@@ -186,8 +205,19 @@ class JigsawTransform(TwoStageTransform):
         cells = np.arange(self.num_tiles)
         tops = (cells // self.grid * self.cell + starts[:, 0, 0]).tolist()
         lefts = (cells % self.grid * self.cell + starts[:, 0, 1]).tolist()
-        windows = stack_windows(image.permute(1, 2, 0), tops, lefts, self.window)
-        return windows, torch.from_numpy((positions - starts).astype(np.uint8))
+        return tops, lefts, (positions - starts).astype(np.uint8)
+
+
+@dataclass(frozen=True)
+class PuzzleDraws:
+    """The random numbers of one puzzle: crop corner, grayscale, tile windows, channel offsets."""
+
+    top: int
+    left: int
+    gray: bool
+    tops: list[int]
+    lefts: list[int]
+    offsets: np.ndarray
 
 
 def _randint(high: int, size: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:

@@ -166,7 +166,7 @@ _JPEG_MAGIC = b"\xff\xd8\xff"
 def _decode_plain_jpeg(data: bytes, min_size: int | None) -> torch.Tensor | None:
     """torchvision's decode of a 1- or 3-component JPEG that needs no draft scaling; None for
     anything else (CMYK, large photos, undecodable bytes: PIL decides, and names errors)."""
-    frame = _jpeg_frame_header(data)
+    frame = jpeg_frame_header(data)
     if frame is None or frame[2] not in (1, 3):
         return None
     height, width, _ = frame
@@ -183,7 +183,7 @@ def _decode_plain_jpeg(data: bytes, min_size: int | None) -> torch.Tensor | None
 _SOF_MARKERS = frozenset(range(0xC0, 0xD0)) - {0xC4, 0xC8, 0xCC}
 
 
-def _jpeg_frame_header(data: bytes) -> tuple[int, int, int] | None:
+def jpeg_frame_header(data: bytes) -> tuple[int, int, int] | None:
     """(height, width, components) from a JPEG's start-of-frame segment; None if not found.
 
     A few bytes read by hand: PIL's header parsing costs more than a third of decoding a
