@@ -11,10 +11,13 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig
 from torch.utils.data import Dataset
 
+from ssl_rl.data.readers.voc12_seg import SEG_CLASSES
 from ssl_rl.eval import datasets as eval_data
 from ssl_rl.eval.classifier import TransferClassifier
+from ssl_rl.eval.fcn import FCNSegmenter
 from ssl_rl.eval.linear_probe import LinearProbes
 from ssl_rl.eval.nonlinear_probe import NonlinearProbe
+from ssl_rl.eval.voc_segmentation import collate_segmentation
 from ssl_rl.nets.caffenet import CaffeNetTrunk
 
 
@@ -109,9 +112,25 @@ def nonlinear_probe(cfg: DictConfig, trunk: CaffeNetTrunk) -> TransferTask:
     return TransferTask(model, train_set, test_set)
 
 
+def voc12_seg(cfg: DictConfig, trunk: CaffeNetTrunk) -> TransferTask:
+    """VOC 2012 segmentation with an FCN on conv5 (train → val), mIoU over 21 classes."""
+    task = cfg.eval
+    optimizer, scheduler = _optimizers(task)
+    model = FCNSegmenter(
+        trunk, SEG_CLASSES, optimizer, scheduler, trunk_lr_scale=task.trunk_lr_scale
+    )
+    return TransferTask(
+        model,
+        eval_data.voc12_segmentation(cfg.datasets, task.train_split, cfg.input, True),
+        eval_data.voc12_segmentation(cfg.datasets, task.test_split, cfg.input, False),
+        collate_segmentation,
+    )
+
+
 BUILDERS: dict[str, Callable[[DictConfig, CaffeNetTrunk], TransferTask]] = {
     "voc07_cls": voc07_cls,
     "action": action,
     "linear_probe": linear_probe,
     "nonlinear_probe": nonlinear_probe,
+    "voc12_seg": voc12_seg,
 }
