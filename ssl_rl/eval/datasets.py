@@ -18,6 +18,7 @@ from ssl_rl.eval.labelled_images import LabelledImages
 from ssl_rl.eval.transforms import FixedResize, TransferTransform
 from ssl_rl.eval.video_frames import VideoFramesDataset
 from ssl_rl.eval.voc_crops import VOCCropDataset
+from ssl_rl.eval.voc_detection import VOCDetectionDataset
 from ssl_rl.eval.voc_images import VOCImageDataset
 from ssl_rl.eval.voc_segmentation import SegmentationTransform, VOCSegmentationDataset
 
@@ -90,6 +91,14 @@ def voc07_images(
         normalization=input_cfg["normalization"],
     )
     return VOCImageDataset(index, transform)
+
+
+def voc07_detection(
+    datasets: Mapping[str, Any], split: str, input_cfg: Mapping[str, Any], train: bool
+) -> VOCDetectionDataset:
+    """Whole VOC07 images of one split with all their boxes (difficult ones flagged)."""
+    index = VOC07Index(datasets["voc07"]["root"], split, config_prefix="datasets.voc07")  # type: ignore[arg-type]
+    return VOCDetectionDataset(index, train, normalization=input_cfg["normalization"])
 
 
 def voc12_segmentation(

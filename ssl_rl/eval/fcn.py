@@ -80,7 +80,7 @@ class FCNSegmenter(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         groups: list[dict[str, Any]] = [{"params": self.net.classifier.parameters()}]
-        base_lr = self.optimizer_factory.keywords.get("lr")  # type: ignore[attr-defined]
+        base_lr = getattr(self.optimizer_factory, "keywords", {}).get("lr")
         trunk_group: dict[str, Any] = {"params": self.net.backbone.parameters()}
         if base_lr is not None:
             trunk_group["lr"] = base_lr * self.trunk_lr_scale

@@ -55,7 +55,8 @@ class NonlinearProbe(pl.LightningModule):
     def forward(self, images: Tensor) -> Tensor:
         with torch.no_grad():
             features = self.trunk(images)
-        return self.head(features)
+        logits: Tensor = self.head(features)
+        return logits
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         images, labels = batch

@@ -11,12 +11,15 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig
 from torch.utils.data import Dataset
 
+from ssl_rl.data.readers.voc07 import VOC_CLASSES
 from ssl_rl.data.readers.voc12_seg import SEG_CLASSES
 from ssl_rl.eval import datasets as eval_data
 from ssl_rl.eval.classifier import TransferClassifier
+from ssl_rl.eval.fast_rcnn import DetectionFinetuner, build_detector
 from ssl_rl.eval.fcn import FCNSegmenter
 from ssl_rl.eval.linear_probe import LinearProbes
 from ssl_rl.eval.nonlinear_probe import NonlinearProbe
+from ssl_rl.eval.voc_detection import collate_detection
 from ssl_rl.eval.voc_segmentation import collate_segmentation
 from ssl_rl.nets.caffenet import CaffeNetTrunk
 
@@ -26,8 +29,8 @@ class TransferTask:
     """What ``finetune.py`` trains and validates; ``collate`` None: the default collate."""
 
     model: pl.LightningModule
-    train_set: Dataset
-    test_set: Dataset
+    train_set: Dataset[Any]
+    test_set: Dataset[Any]
     collate: Callable[[list[Any]], Any] | None = None
 
 
@@ -112,6 +115,31 @@ def nonlinear_probe(cfg: DictConfig, trunk: CaffeNetTrunk) -> TransferTask:
     return TransferTask(model, train_set, test_set)
 
 
+def voc07_det(cfg: DictConfig, trunk: CaffeNetTrunk) -> TransferTask:
+    """VOC07 detection (Fast R-CNN settings on torchvision's Faster R-CNN), trainval → test."""
+    task = cfg.eval
+    optimizer, scheduler = _optimizers(task)
+    detector = build_detector(
+        trunk,
+        len(VOC_CLASSES),
+        task.anchor_sizes,
+        task.aspect_ratios,
+        task.roi_output_size,
+        task.roi_spatial_scale,
+        **cfg.transfer_head,
+        **task.detector,
+    )
+    model = DetectionFinetuner(
+        detector, VOC_CLASSES, optimizer, scheduler, trunk_lr_scale=task.trunk_lr_scale
+    )
+    return TransferTask(
+        model,
+        eval_data.voc07_detection(cfg.datasets, "trainval", cfg.input, True),
+        eval_data.voc07_detection(cfg.datasets, "test", cfg.input, False),
+        collate_detection,
+    )
+
+
 def voc12_seg(cfg: DictConfig, trunk: CaffeNetTrunk) -> TransferTask:
     """VOC 2012 segmentation with an FCN on conv5 (train → val), mIoU over 21 classes."""
     task = cfg.eval
@@ -133,4 +161,5 @@ BUILDERS: dict[str, Callable[[DictConfig, CaffeNetTrunk], TransferTask]] = {
     "linear_probe": linear_probe,
     "nonlinear_probe": nonlinear_probe,
     "voc12_seg": voc12_seg,
+    "voc07_det": voc07_det,
 }
