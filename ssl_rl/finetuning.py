@@ -9,13 +9,23 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from ssl_rl.eval import datasets as eval_data
 from ssl_rl.eval.nn_retrieval import retrieval_topk
-from ssl_rl.eval.pretrained import load_pretrained_trunk
+from ssl_rl.eval.pretrained import (
+    load_pretrained_trunk,
+    resolve_pretrained_path,
+    saved_trunk_config,
+)
 from ssl_rl.eval.transfer_tasks import BUILDERS
+from ssl_rl.eval.trunk_architecture import (
+    ARCHITECTURE_KEYS,
+    checkpoint_architecture,
+    command_line_keys,
+)
 from ssl_rl.nets.caffenet import CaffeNetTrunk
 from ssl_rl.run_summary import recorded_run
 
@@ -35,6 +45,9 @@ def finetune(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
     with recorded_run(output_dir / "summary.json", summary, reraise):
         pl.seed_everything(cfg.seed, workers=True)
         prepare_datasets(cfg)
+        if cfg.ckpt:
+            adopt_checkpoint_architecture(cfg)
+        summary["trunk"] = {key: cfg.trunk[key] for key in ARCHITECTURE_KEYS}
         trunk: CaffeNetTrunk = hydra.utils.instantiate(cfg.trunk)
         if cfg.ckpt:
             report = load_pretrained_trunk(trunk, cfg.ckpt)
@@ -49,6 +62,20 @@ def finetune(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
         summary.update(status="completed", metrics=metrics)
         log.info("%s (%s init): %s", cfg.eval.name, summary["init"], metrics)
     return summary
+
+
+def adopt_checkpoint_architecture(cfg: DictConfig) -> None:
+    """Set ``cfg.trunk.width`` / ``groups`` to the checkpoint's; refuse a command-line value
+    that disagrees (both values named)."""
+    path = resolve_pretrained_path(cfg.ckpt)
+    explicit = (
+        command_line_keys(HydraConfig.get().overrides.task) if HydraConfig.initialized() else set()
+    )
+    architecture = checkpoint_architecture(cfg.trunk, saved_trunk_config(path), explicit, path)
+    for key, value in architecture.items():
+        if cfg.trunk[key] != value:
+            log.info("trunk.%s=%s from the checkpoint (configured: %s)", key, value, cfg.trunk[key])
+        cfg.trunk[key] = value
 
 
 def prepare_datasets(cfg: DictConfig) -> None:

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from ssl_rl.eval.pretrained import CheckpointMismatchError, load_pretrained_trunk, trunk_config
+from ssl_rl.eval.trunk_architecture import checkpoint_architecture, command_line_keys
 from ssl_rl.finetuning import finetune
 from ssl_rl.nets.caffenet import CaffeNetTrunk
 from ssl_rl.training import train
@@ -71,7 +72,7 @@ def test_nn_retrieval_from_a_train_checkpoint(compose_train, compose_finetune, p
     assert summary["ckpt"].endswith("last.ckpt")
 
 
-def test_checkpoint_of_another_width_is_a_clear_error(
+def test_command_line_width_that_disagrees_with_the_checkpoint_is_refused(
     compose_train, compose_finetune, pretrained_run
 ):
     run_dir = _pretrain(compose_train, pretrained_run)
@@ -80,10 +81,38 @@ def test_checkpoint_of_another_width_is_a_clear_error(
         finetune(cfg)
     message = str(error.value)
     assert "last.ckpt" in message
-    assert "'width': 0.125" in message  # what the checkpoint was trained with
-    assert "shape mismatches" in message and "conv1.conv.weight" in message
+    assert "trunk.width=0.25 on the command line" in message
+    assert "checkpoint's trunk has width=0.125" in message
     failed = json.loads((Path(cfg.output_dir) / "summary.json").read_text())
     assert failed["status"] == "failed"
+
+
+def test_architecture_is_read_from_the_checkpoint(compose_finetune, tmp_path: Path) -> None:
+    # A grouped trunk (CaffeNet's original conv2/4/5); the command line says nothing of groups.
+    trunk = CaffeNetTrunk(width=0.125, groups=2)
+    path = tmp_path / "grouped.ckpt"
+    state = {f"trunk.{k}": v for k, v in trunk.state_dict().items()}
+    torch.save({"state_dict": state, "trunk_config": trunk_config(trunk)}, path)
+    cfg = compose_finetune(["eval=nn_ucf101", SMALL_KS, f"ckpt={path}"])
+    assert cfg.trunk.groups == 1
+    summary = finetune(cfg)
+    assert summary["status"] == "completed"
+    assert summary["trunk"] == {"width": 0.125, "groups": 2}
+
+
+def test_architecture_rules(tmp_path: Path) -> None:
+    configured = {"width": 0.25, "groups": 1}
+    saved = {"width": 0.125, "groups": 2, "in_channels": 3, "conv1_stride": 2}
+    path = tmp_path / "x.ckpt"
+    assert checkpoint_architecture(configured, saved, set(), path) == {"width": 0.125, "groups": 2}
+    assert checkpoint_architecture(configured, None, set(), path) == configured  # old checkpoint
+    agreeing = {"width": 0.125, "groups": 1}
+    with pytest.raises(CheckpointMismatchError, match=r"trunk\.groups=1 on the command line"):
+        checkpoint_architecture(agreeing, saved, {"width", "groups"}, path)
+    assert command_line_keys(["trunk.width=0.5", "+trunk.groups=2", "eval=x", "ckpt=y"]) == {
+        "width",
+        "groups",
+    }
 
 
 def test_strict_load_reports_missing_and_unexpected_keys(tmp_path: Path) -> None:
