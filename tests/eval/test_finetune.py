@@ -15,13 +15,23 @@ from ssl_rl.nets.caffenet import CaffeNetTrunk
 from ssl_rl.training import train
 from tests.conftest import FINETUNE_TASKS
 
-# HMDB-51 has no demo stand-in; its reader is tested on fixtures (test_hmdb51.py).
-DEMO_TASKS = [t for t in FINETUNE_TASKS if t != "hmdb51_action"]
+DEMO_TASKS = FINETUNE_TASKS
 SMALL_KS = "eval.ks=[1,5]"
 
 
+# Detection at the tiny images' scale: fewer proposals, a shorter side of 96 px.
+SMALL_DETECTION = [
+    "eval.detector.min_size=96",
+    "eval.detector.max_size=128",
+    "eval.detector.rpn_post_nms_top_n_train=64",
+    "eval.detector.rpn_post_nms_top_n_test=32",
+]
+
+
 def _overrides(task: str) -> list[str]:
-    return [f"eval={task}", SMALL_KS] if task.startswith("nn_") else [f"eval={task}"]
+    if task.startswith("nn_"):
+        return [f"eval={task}", SMALL_KS]
+    return [f"eval={task}", *(SMALL_DETECTION if task == "voc07_det" else [])]
 
 
 @pytest.fixture(scope="module")
