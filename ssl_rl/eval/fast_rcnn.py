@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -175,4 +176,5 @@ class DetectionFinetuner(pl.LightningModule):
 
 
 def _named(values: Tensor, names: Sequence[str]) -> dict[str, float | None]:
-    return {n: None if v != v else v for n, v in zip(names, values.tolist(), strict=True)}
+    """``{class name: AP}`` for summary.json (``None`` for a class without positives)."""
+    return {n: None if math.isnan(v) else v for n, v in zip(names, values.tolist(), strict=True)}
