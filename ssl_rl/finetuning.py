@@ -9,14 +9,23 @@ from typing import Any
 import hydra
 import pytorch_lightning as pl
 import torch
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from ssl_rl.eval import datasets as eval_data
-from ssl_rl.eval.classifier import TransferClassifier
-from ssl_rl.eval.linear_probe import LinearProbes
 from ssl_rl.eval.nn_retrieval import retrieval_topk
-from ssl_rl.eval.pretrained import load_pretrained_trunk
+from ssl_rl.eval.pretrained import (
+    load_pretrained_trunk,
+    resolve_pretrained_path,
+    saved_trunk_config,
+)
+from ssl_rl.eval.transfer_tasks import BUILDERS
+from ssl_rl.eval.trunk_architecture import (
+    ARCHITECTURE_KEYS,
+    checkpoint_architecture,
+    command_line_keys,
+)
 from ssl_rl.nets.caffenet import CaffeNetTrunk
 from ssl_rl.run_summary import recorded_run
 
@@ -36,6 +45,9 @@ def finetune(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
     with recorded_run(output_dir / "summary.json", summary, reraise):
         pl.seed_everything(cfg.seed, workers=True)
         prepare_datasets(cfg)
+        if cfg.ckpt:
+            adopt_checkpoint_architecture(cfg)
+        summary["trunk"] = {key: cfg.trunk[key] for key in ARCHITECTURE_KEYS}
         trunk: CaffeNetTrunk = hydra.utils.instantiate(cfg.trunk)
         if cfg.ckpt:
             report = load_pretrained_trunk(trunk, cfg.ckpt)
@@ -43,15 +55,27 @@ def finetune(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
         kind = cfg.eval.kind
         if kind == "nn":
             metrics = run_retrieval(cfg, trunk)
-        elif kind in ("voc07_cls", "action", "linear_probe"):
+        elif kind in BUILDERS:
             metrics = run_training(cfg, trunk)
         else:
-            raise ValueError(
-                f"eval.kind={kind!r} is unknown; use nn, voc07_cls, action or linear_probe"
-            )
+            raise ValueError(f"eval.kind={kind!r} is unknown; use one of {['nn', *BUILDERS]}")
         summary.update(status="completed", metrics=metrics)
         log.info("%s (%s init): %s", cfg.eval.name, summary["init"], metrics)
     return summary
+
+
+def adopt_checkpoint_architecture(cfg: DictConfig) -> None:
+    """Set ``cfg.trunk.width`` / ``groups`` to the checkpoint's; refuse a command-line value
+    that disagrees (both values named)."""
+    path = resolve_pretrained_path(cfg.ckpt)
+    explicit = (
+        command_line_keys(HydraConfig.get().overrides.task) if HydraConfig.initialized() else set()
+    )
+    architecture = checkpoint_architecture(cfg.trunk, saved_trunk_config(path), explicit, path)
+    for key, value in architecture.items():
+        if cfg.trunk[key] != value:
+            log.info("trunk.%s=%s from the checkpoint (configured: %s)", key, value, cfg.trunk[key])
+        cfg.trunk[key] = value
 
 
 def prepare_datasets(cfg: DictConfig) -> None:
@@ -94,61 +118,26 @@ def run_retrieval(cfg: DictConfig, trunk: CaffeNetTrunk) -> dict[str, dict[str, 
     return metrics
 
 
-def run_training(cfg: DictConfig, trunk: CaffeNetTrunk) -> dict[str, float]:
-    """Fine-tune (VOC07, actions) or train the linear probes, then validate on the test set."""
-    task = cfg.eval
-    head = dict(cfg.transfer_head)
-    optimizer = hydra.utils.instantiate(task.optimizer)
-    scheduler = hydra.utils.instantiate(task.scheduler) if task.get("scheduler") else None
-    size = cfg.input.size
-    if task.kind == "voc07_cls":
-        train_set: Dataset = eval_data.voc07_images(cfg.datasets, "trainval", cfg.input, True)
-        test_set: Dataset = eval_data.voc07_images(cfg.datasets, "test", cfg.input, False)
-        model: pl.LightningModule = TransferClassifier(
-            trunk,
-            20,
-            size,
-            "multilabel",
-            optimizer,
-            scheduler,
-            trunk_lr_scale=task.trunk_lr_scale,
-            **head,
-        )
-    elif task.kind == "action":
-        train_set, classes = eval_data.video_frames(
-            cfg.datasets, task.dataset, task.split, "train", cfg.input, "random"
-        )
-        test_set, _ = eval_data.video_frames(
-            cfg.datasets, task.dataset, task.split, "test", cfg.input, "evenly", task.test_frames
-        )
-        model = TransferClassifier(
-            trunk,
-            len(classes),
-            size,
-            "video",
-            optimizer,
-            scheduler,
-            trunk_lr_scale=task.trunk_lr_scale,
-            **head,
-        )
-    else:
-        train_set, test_set, classes = eval_data.imagenet_images(cfg.datasets, cfg.input)
-        model = LinearProbes(
-            trunk, len(classes), size, optimizer, scheduler, task.layers, task.target_dim
-        )
+def run_training(cfg: DictConfig, trunk: CaffeNetTrunk) -> dict[str, Any]:
+    """Fine-tune or train the probes (``eval.kind``), then validate on the test set."""
+    task = BUILDERS[cfg.eval.kind](cfg, trunk)
     workers = cfg.loader.num_workers
+    batch_size = cfg.loader.batch_size
     train_loader = DataLoader(
-        train_set,
-        batch_size=cfg.loader.batch_size,
+        task.train_set,
+        batch_size=batch_size,
         shuffle=True,
-        drop_last=len(train_set) > cfg.loader.batch_size,
+        drop_last=len(task.train_set) > batch_size,
         num_workers=workers,
         persistent_workers=workers > 0,
+        collate_fn=task.collate,
     )
-    test_loader = DataLoader(test_set, batch_size=cfg.loader.batch_size, num_workers=workers)
+    test_loader = DataLoader(
+        task.test_set, batch_size=batch_size, num_workers=workers, collate_fn=task.collate
+    )
     trainer: pl.Trainer = hydra.utils.instantiate(
         cfg.trainer, logger=hydra.utils.instantiate(cfg.logger)
     )
-    trainer.fit(model, train_loader, test_loader)
-    trainer.validate(model, test_loader, verbose=False)
-    return dict(model.last_metrics)  # type: ignore[attr-defined]
+    trainer.fit(task.model, train_loader, test_loader)
+    trainer.validate(task.model, test_loader, verbose=False)
+    return dict(task.model.last_metrics)  # type: ignore[attr-defined]

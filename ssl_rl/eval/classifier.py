@@ -9,8 +9,9 @@ from typing import Any, Literal
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 
+from ssl_rl.eval.fc_head import fc_classifier
 from ssl_rl.eval.voc_ap import (
     average_precision_stepwise,
     average_precision_voc07,
@@ -56,15 +57,8 @@ class TransferClassifier(pl.LightningModule):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.trunk_lr_scale = trunk_lr_scale
-        self.head = nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(trunk.output_dim(input_size), fc6_dim),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(fc6_dim, fc7_dim),
-            nn.ReLU(inplace=True),
-            nn.Dropout(dropout),
-            nn.Linear(fc7_dim, num_classes),
+        self.head = fc_classifier(
+            trunk.output_dim(input_size), num_classes, fc6_dim, fc7_dim, dropout
         )
         self._val_scores: list[Tensor] = []
         self._val_targets: list[Tensor] = []

@@ -13,11 +13,14 @@ from ssl_rl.data.readers.image_folder import ImageFolderIndex
 from ssl_rl.data.readers.imagenet_val import imagenet_val_index
 from ssl_rl.data.readers.ucf101 import UCF101Index
 from ssl_rl.data.readers.voc07 import VOC07Index
+from ssl_rl.data.readers.voc12_seg import VOC12SegIndex
 from ssl_rl.eval.labelled_images import LabelledImages
 from ssl_rl.eval.transforms import FixedResize, TransferTransform
 from ssl_rl.eval.video_frames import VideoFramesDataset
 from ssl_rl.eval.voc_crops import VOCCropDataset
+from ssl_rl.eval.voc_detection import VOCDetectionDataset
 from ssl_rl.eval.voc_images import VOCImageDataset
+from ssl_rl.eval.voc_segmentation import SegmentationTransform, VOCSegmentationDataset
 
 Subset = Literal["train", "test"]
 
@@ -88,6 +91,26 @@ def voc07_images(
         normalization=input_cfg["normalization"],
     )
     return VOCImageDataset(index, transform)
+
+
+def voc07_detection(
+    datasets: Mapping[str, Any], split: str, input_cfg: Mapping[str, Any], train: bool
+) -> VOCDetectionDataset:
+    """Whole VOC07 images of one split with all their boxes (difficult ones flagged)."""
+    index = VOC07Index(datasets["voc07"]["root"], split, config_prefix="datasets.voc07")  # type: ignore[arg-type]
+    return VOCDetectionDataset(index, train, normalization=input_cfg["normalization"])
+
+
+def voc12_segmentation(
+    datasets: Mapping[str, Any], split: str, input_cfg: Mapping[str, Any], train: bool
+) -> VOCSegmentationDataset:
+    """VOC 2012 images and label maps of one ``ImageSets/Segmentation`` split."""
+    spec = datasets["voc12"]
+    index = VOC12SegIndex(spec["root"], split, config_prefix="datasets.voc12")  # type: ignore[arg-type]
+    transform = SegmentationTransform(
+        input_cfg["size"], train=train, normalization=input_cfg["normalization"]
+    )
+    return VOCSegmentationDataset(index, transform)
 
 
 def imagenet_images(

@@ -95,6 +95,13 @@ def key_mismatches(
     return lines
 
 
+def saved_trunk_config(path: Path) -> dict[str, Any] | None:
+    """The ``trunk_config`` a ``train.py`` checkpoint records (None if it has none)."""
+    checkpoint, _ = read_checkpoint(path)
+    saved = checkpoint.get("trunk_config")
+    return dict(saved) if isinstance(saved, dict) else None
+
+
 def load_pretrained_trunk(trunk: CaffeNetTrunk, ckpt: str | Path) -> TrunkLoadReport:
     """Copy the ``trunk.*`` tensors of a pretraining checkpoint into ``trunk``, strictly.
 

@@ -9,18 +9,29 @@ import pytest
 import torch
 
 from ssl_rl.eval.pretrained import CheckpointMismatchError, load_pretrained_trunk, trunk_config
+from ssl_rl.eval.trunk_architecture import checkpoint_architecture, command_line_keys
 from ssl_rl.finetuning import finetune
 from ssl_rl.nets.caffenet import CaffeNetTrunk
 from ssl_rl.training import train
 from tests.conftest import FINETUNE_TASKS
 
-# HMDB-51 has no demo stand-in; its reader is tested on fixtures (test_hmdb51.py).
-DEMO_TASKS = [t for t in FINETUNE_TASKS if t != "hmdb51_action"]
+DEMO_TASKS = FINETUNE_TASKS
 SMALL_KS = "eval.ks=[1,5]"
 
 
+# Detection at the tiny images' scale: fewer proposals, a shorter side of 96 px.
+SMALL_DETECTION = [
+    "eval.detector.min_size=96",
+    "eval.detector.max_size=128",
+    "eval.detector.rpn_post_nms_top_n_train=64",
+    "eval.detector.rpn_post_nms_top_n_test=32",
+]
+
+
 def _overrides(task: str) -> list[str]:
-    return [f"eval={task}", SMALL_KS] if task.startswith("nn_") else [f"eval={task}"]
+    if task.startswith("nn_"):
+        return [f"eval={task}", SMALL_KS]
+    return [f"eval={task}", *(SMALL_DETECTION if task == "voc07_det" else [])]
 
 
 @pytest.fixture(scope="module")
@@ -46,9 +57,16 @@ def test_task_runs_from_random_init(task: str, compose_finetune) -> None:
     values = (
         [v for protocol in metrics.values() for v in protocol.values()]
         if task.startswith("nn_")
-        else list(metrics.values())
+        else [v for v in metrics.values() if not isinstance(v, dict)]
     )
     assert values and all(0.0 <= v <= 1.0 for v in values)
+    headline = {"voc07_det": "map_11pt", "voc12_seg": "miou", "imagenet_nonlinear": "top1"}
+    if task in headline:
+        assert headline[task] in metrics
+    if task == "voc12_seg":
+        per_class = metrics["iou_per_class"]
+        assert len(per_class) == 21 and per_class["aeroplane"] is not None
+        assert per_class["tvmonitor"] in (None, 0.0)  # not in the tiny demo data (3 classes)
     if task == "nn_demo":
         assert set(metrics) == {"ucf101", "voc07"}
         assert set(metrics["ucf101"]) == {"top1", "top5"}
@@ -64,7 +82,7 @@ def test_nn_retrieval_from_a_train_checkpoint(compose_train, compose_finetune, p
     assert summary["ckpt"].endswith("last.ckpt")
 
 
-def test_checkpoint_of_another_width_is_a_clear_error(
+def test_command_line_width_that_disagrees_with_the_checkpoint_is_refused(
     compose_train, compose_finetune, pretrained_run
 ):
     run_dir = _pretrain(compose_train, pretrained_run)
@@ -73,10 +91,38 @@ def test_checkpoint_of_another_width_is_a_clear_error(
         finetune(cfg)
     message = str(error.value)
     assert "last.ckpt" in message
-    assert "'width': 0.125" in message  # what the checkpoint was trained with
-    assert "shape mismatches" in message and "conv1.conv.weight" in message
+    assert "trunk.width=0.25 on the command line" in message
+    assert "checkpoint's trunk has width=0.125" in message
     failed = json.loads((Path(cfg.output_dir) / "summary.json").read_text())
     assert failed["status"] == "failed"
+
+
+def test_architecture_is_read_from_the_checkpoint(compose_finetune, tmp_path: Path) -> None:
+    # A grouped trunk (CaffeNet's original conv2/4/5); the command line says nothing of groups.
+    trunk = CaffeNetTrunk(width=0.125, groups=2)
+    path = tmp_path / "grouped.ckpt"
+    state = {f"trunk.{k}": v for k, v in trunk.state_dict().items()}
+    torch.save({"state_dict": state, "trunk_config": trunk_config(trunk)}, path)
+    cfg = compose_finetune(["eval=nn_ucf101", SMALL_KS, f"ckpt={path}"])
+    assert cfg.trunk.groups == 1
+    summary = finetune(cfg)
+    assert summary["status"] == "completed"
+    assert summary["trunk"] == {"width": 0.125, "groups": 2}
+
+
+def test_architecture_rules(tmp_path: Path) -> None:
+    configured = {"width": 0.25, "groups": 1}
+    saved = {"width": 0.125, "groups": 2, "in_channels": 3, "conv1_stride": 2}
+    path = tmp_path / "x.ckpt"
+    assert checkpoint_architecture(configured, saved, set(), path) == {"width": 0.125, "groups": 2}
+    assert checkpoint_architecture(configured, None, set(), path) == configured  # old checkpoint
+    agreeing = {"width": 0.125, "groups": 1}
+    with pytest.raises(CheckpointMismatchError, match=r"trunk\.groups=1 on the command line"):
+        checkpoint_architecture(agreeing, saved, {"width", "groups"}, path)
+    assert command_line_keys(["trunk.width=0.5", "+trunk.groups=2", "eval=x", "ckpt=y"]) == {
+        "width",
+        "groups",
+    }
 
 
 def test_strict_load_reports_missing_and_unexpected_keys(tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ssl_rl.data.prepare_frames import extract_all
+from ssl_rl.data.synthetic.hmdb import ensure_hmdb_dataset
 from ssl_rl.data.synthetic.images import ensure_image_dataset
 from ssl_rl.data.synthetic.videos import ensure_video_dataset
 from ssl_rl.data.synthetic.voc import ensure_voc_dataset
@@ -21,13 +22,16 @@ def ensure_demo_data(
     videos: Mapping[str, Any],
     voc07: Mapping[str, Any] | None = None,
     extract_frames: Mapping[str, Any] | None = None,
+    hmdb51: bool = False,
 ) -> Path:
     """Generate what is missing of the demo datasets under ``root``; return the root.
 
     Layout: ``imagenet/{train,val}/<wnid>/*.JPEG`` (ImageFolder), ``ucf101/UCF-101/<Class>/*.avi``
     with ``ucf101/ucfTrainTestlist/`` (the official release), and, when ``extract_frames`` is
     set, the videos' frames pre-extracted to ``ucf101/frames/<Class>/<video>/img_00001.jpg``;
-    with ``voc07``, ``voc/VOCdevkit/VOC2007`` (for retrieval and classification transfer).
+    with ``voc07``, ``voc/VOCdevkit/VOC2007`` (retrieval, classification and detection transfer)
+    and ``voc/VOCdevkit/VOC2012`` (segmentation); with ``hmdb51``, the videos again in HMDB-51's
+    layout under ``hmdb51/`` (``videos/<class>/*.avi``, ``testTrainMulti_7030_splits/``).
     """
     root = Path(root)
     ensure_image_dataset(root / "imagenet", **images)
@@ -42,5 +46,7 @@ def ensure_demo_data(
         )
     if voc07:
         ensure_voc_dataset(root / "voc", **voc07)
+    if hmdb51:
+        ensure_hmdb_dataset(root / "hmdb51", root / "ucf101")
     log.info("demo data ready under %s", root)
     return root

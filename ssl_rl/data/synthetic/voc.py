@@ -6,6 +6,15 @@ Layout (what :class:`~ssl_rl.data.readers.voc07.VOC07Index` reads)::
     root/VOCdevkit/VOC2007/Annotations/<id>.xml     folder/filename/source/size/segmented/object*
     root/VOCdevkit/VOC2007/ImageSets/Main/{train,val,trainval,test}.txt
     root/VOCdevkit/VOC2007/ImageSets/Main/<cls>_<split>.txt    "<id> <1|-1|0>" for all 20 classes
+    root/VOCdevkit/VOC2012/JPEGImages/<id>.jpg                 the same images (hard links)
+    root/VOCdevkit/VOC2012/SegmentationClass/<id>.png          palette PNG of class indices
+    root/VOCdevkit/VOC2012/ImageSets/Segmentation/{train,val,trainval}.txt
+
+The VOC 2012-style label maps (what :class:`~ssl_rl.data.readers.voc12_seg.VOC12SegIndex`
+reads) mark each object's pixels with its class index + 1 (0 is background), a band of
+:data:`VOID_BAND` pixels along every object outline and every difficult object with 255
+("void"), as the release does. Segmentation train is the VOC2007 trainval images, val the test
+images.
 
 Every image holds 1–3 objects of the demo's procedural classes (an outline: one shape, or
 parts in a layout; colour and surface pattern drawn per object; from
@@ -60,7 +69,10 @@ SMALL_OBJECT_PROBABILITY = 0.2
 PAPER_IMAGE_AREA = 500 * 375  # the typical VOC photo
 # 2: the image classes are outlines only (colour and pattern drawn per object).
 # 3: the still images' calm background; no drop shadows.
-_FORMAT_VERSION = 3
+# 4: VOC 2012-style segmentation label maps.
+_FORMAT_VERSION = 4
+VOID = 255
+VOID_BAND = 1  # pixels on each side of an outline marked void
 _JPEG_QUALITY = 90
 _RADIUS = 0.25  # shape radius in patch units: every shape (incl. the wide ellipse) fits the patch
 _MAX_OVERLAP = 0.35  # IoU allowed between the boxes of one image
@@ -144,13 +156,28 @@ def generate_voc_dataset(
         (voc / folder).mkdir(parents=True, exist_ok=True)
     classes = synthetic_classes(num_classes)
     splits = _assign_splits(spec)
+    seg = root / "VOCdevkit" / "VOC2012"
+    for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
+        (seg / folder).mkdir(parents=True, exist_ok=True)
     flags = {}
     for number, image_id in enumerate(splits["trainval"] + splits["test"]):
         rng = np.random.default_rng([seed, number])
-        image, objects = render_scene(classes, spec.image_size, rng, first_label=number)
-        image.save(voc / "JPEGImages" / f"{image_id}.jpg", format="JPEG", quality=_JPEG_QUALITY)
+        image, objects, labels = render_scene(classes, spec.image_size, rng, first_label=number)
+        jpeg = voc / "JPEGImages" / f"{image_id}.jpg"
+        image.save(jpeg, format="JPEG", quality=_JPEG_QUALITY)
         _write_annotation(voc / "Annotations" / f"{image_id}.xml", image_id, image, objects)
         flags[image_id] = _class_flags(objects)
+        _link_or_copy(jpeg, seg / "JPEGImages" / jpeg.name)
+        _write_label_map(seg / "SegmentationClass" / f"{image_id}.png", labels)
+    segmentation_splits = {
+        "train": splits["trainval"],
+        "val": splits["test"],
+        "trainval": splits["trainval"] + splits["test"],
+    }
+    for split, ids in segmentation_splits.items():
+        (seg / "ImageSets" / "Segmentation" / f"{split}.txt").write_text(
+            "".join(f"{i}\n" for i in ids)
+        )
     main = voc / "ImageSets" / "Main"
     for split, ids in splits.items():
         (main / f"{split}.txt").write_text("".join(f"{i}\n" for i in ids))
@@ -196,12 +223,14 @@ def render_scene(
     image_size: tuple[int, int],
     rng: np.random.Generator,
     first_label: int = 0,
-) -> tuple[Image.Image, list[_DrawnObject]]:
-    """One RGB image of 1–3 objects and their annotations (first object's class cycles)."""
+) -> tuple[Image.Image, list[_DrawnObject], np.ndarray]:
+    """One RGB image of 1–3 objects, their annotations (first object's class cycles) and the
+    uint8 (H, W) label map (0 background, label + 1 an object, 255 void)."""
     width, height = image_size
     side = max(width, height)
     canvas = _background(*_unit_grid(side), rng)
     _draw_distractors(canvas, side, rng)
+    labels = np.zeros((side, side), dtype=np.uint8)
     objects: list[_DrawnObject] = []
     for k in range(int(rng.integers(1, 4))):
         label = first_label % len(classes) if k == 0 else int(rng.integers(len(classes)))
@@ -211,11 +240,40 @@ def render_scene(
                 _iou(placed.annotation.box, other.box) <= _MAX_OVERLAP for other in objects
             ):
                 _paint(canvas, classes[label], placed, rng)
+                _label_object(labels, placed)
                 objects.append(placed.annotation)
                 break
     canvas += rng.normal(0.0, 2.5, size=canvas.shape).astype(np.float32)
     pixels = np.clip(canvas[:height, :width] + 0.5, 0, 255).astype(np.uint8)
-    return Image.fromarray(pixels, mode="RGB"), objects
+    return Image.fromarray(pixels, mode="RGB"), objects, labels[:height, :width].copy()
+
+
+def _label_object(labels: np.ndarray, placed: _PlacedObject) -> None:
+    """Paint the object into the label map: its class + 1 inside, void on a band along the
+    outline, void entirely if difficult (the VOC 2012 convention)."""
+    alpha = np.zeros(labels.shape, dtype=np.float32)
+    _paste(alpha, placed.alpha, placed.left, placed.top)
+    inside = alpha >= 0.5
+    annotation = placed.annotation
+    if annotation.difficult:
+        labels[inside] = VOID
+        return
+    labels[inside] = annotation.label + 1
+    labels[_outline_band(inside, VOID_BAND)] = VOID
+
+
+def _outline_band(mask: np.ndarray, radius: int) -> np.ndarray:
+    """Pixels within ``radius`` (chessboard distance) of the mask's outline, on either side."""
+    padded = np.pad(mask, radius, mode="edge")
+    height, width = mask.shape
+    grown = np.zeros_like(mask)
+    shrunk = np.ones_like(mask)
+    for dy in range(2 * radius + 1):
+        for dx in range(2 * radius + 1):
+            window = padded[dy : dy + height, dx : dx + width]
+            grown |= window
+            shrunk &= window
+    return grown & ~shrunk
 
 
 @dataclass(frozen=True)
@@ -327,6 +385,35 @@ def _write_annotation(
             ET.SubElement(bndbox, tag).text = str(value)
     ET.indent(annotation, space="\t")
     path.write_text(ET.tostring(annotation, encoding="unicode") + "\n")
+
+
+def voc_palette() -> list[int]:
+    """The VOC devkit's colour map (``VOClabelcolormap.m``) as a flat 768-entry PIL palette."""
+    palette = []
+    for index in range(256):
+        red = green = blue = 0
+        value = index
+        for bit in range(8):
+            red |= ((value >> 0) & 1) << (7 - bit)
+            green |= ((value >> 1) & 1) << (7 - bit)
+            blue |= ((value >> 2) & 1) << (7 - bit)
+            value >>= 3
+        palette += [red, green, blue]
+    return palette
+
+
+def _write_label_map(path: Path, labels: np.ndarray) -> None:
+    image = Image.fromarray(labels, mode="P")
+    image.putpalette(voc_palette())
+    image.save(path, format="PNG")
+
+
+def _link_or_copy(source: Path, target: Path) -> None:
+    target.unlink(missing_ok=True)
+    try:
+        target.hardlink_to(source)
+    except OSError:  # a file system without hard links
+        shutil.copyfile(source, target)
 
 
 def _read_marker(root: Path) -> dict | None:

@@ -14,6 +14,7 @@ from PIL import Image
 
 from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.readers.voc07 import VOC_CLASSES, VOC07Index
+from ssl_rl.data.readers.voc12_seg import VOC12SegIndex, load_label_map
 from ssl_rl.data.synthetic.images import synthetic_classes
 from ssl_rl.data.synthetic.voc import (
     COMPLETE_MARKER,
@@ -100,7 +101,7 @@ def test_objects_carry_their_class_appearance() -> None:
     classes = synthetic_classes(10)
     inside, outside = [], []
     for k in range(12):
-        image, objects = render_scene(classes, (192, 144), np.random.default_rng(k), k)
+        image, objects, _ = render_scene(classes, (192, 144), np.random.default_rng(k), k)
         pixels = np.asarray(image, dtype=np.float32)
         for obj in objects:
             x0, y0, x1, y1 = obj.box
@@ -174,3 +175,28 @@ def test_equivalent_min_area_scales_the_paper_threshold() -> None:
     assert equivalent_min_area((192, 144)) == 1_475
     with pytest.raises(ValueError, match="num_classes"):
         ensure_voc_dataset(Path("unused"), num_classes=21)
+
+
+def test_segmentation_label_maps_are_voc2012_style(voc: Path) -> None:
+    seg = voc.parent / "VOC2012"
+    train, val = VOC12SegIndex(seg, "train"), VOC12SegIndex(seg, "val")
+    assert train.ids == VOC07Index(voc, "trainval").ids
+    assert val.ids == VOC07Index(voc, "test").ids
+    with Image.open(train.label_maps[0]) as png:
+        assert png.mode == "P" and png.getpalette()[3:6] == [128, 0, 0]  # devkit colour of 1
+    seen_void = False
+    for image_id, path in zip(val.ids, val.label_maps, strict=True):
+        labels = load_label_map(path)
+        objects = VOC07Index(voc, "test").objects[val.ids.index(image_id)]
+        assert labels.shape == (72, 96)
+        seen_void |= bool((labels == 255).any())
+        present = set(labels.unique().tolist()) - {0, 255}
+        assert present <= {obj.label + 1 for obj in objects}
+        for obj in objects:
+            x0, y0, x1, y1 = obj.box
+            inside = labels[y0 - 1 : y1, x0 - 1 : x1]
+            if obj.difficult:
+                assert (inside == 255).any()
+            else:
+                assert (inside == obj.label + 1).sum() > 0.2 * inside.numel() or obj.truncated
+    assert seen_void
