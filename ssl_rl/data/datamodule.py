@@ -15,6 +15,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ssl_rl.data.endless_sampling import EndlessShuffleSampler, SeededDraws
 from ssl_rl.data.scheduled_loader import ScheduledTaskLoader
+from ssl_rl.data.worker_signals import ignore_stop_signals
 from ssl_rl.schedule import TaskSchedule
 from ssl_rl.tasks import PretextTask
 
@@ -153,6 +154,7 @@ class OrderingDataModule(pl.LightningDataModule):
             pin_memory=self.pin_memory and torch.cuda.is_available(),
             drop_last=drop_last,
             persistent_workers=self.num_workers > 0,
+            worker_init_fn=ignore_stop_signals,
             # Worker base seeds come from this generator, not the global RNG, which stays
             # identical between an uninterrupted and a resumed run.
             generator=torch.Generator().manual_seed(self.seed),
