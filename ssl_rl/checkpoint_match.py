@@ -5,10 +5,23 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
 from ssl_rl.run_errors import ConfigRefused
+
+
+class ExperimentStamp(pl.Callback):
+    """Writes the experiment's name into each checkpoint, for the refusal below."""
+
+    def __init__(self, experiment: str) -> None:
+        self.experiment = experiment
+
+    def on_save_checkpoint(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, checkpoint: dict[str, Any]
+    ) -> None:
+        checkpoint["experiment"] = self.experiment
 
 
 def check_checkpoint_matches(
@@ -35,7 +48,8 @@ def check_checkpoint_matches(
         *(f"  shape {r}" for r in reshaped[:5]),
     ]
     raise ConfigRefused(
-        f"checkpoint {path} is from experiment {_experiment_of(path)!r} (tasks: "
+        f"checkpoint {path} is from experiment "
+        f"{checkpoint.get('experiment') or _experiment_of(path)!r} (tasks: "
         f"{', '.join(saved_tasks) or '?'}), but this run is experiment {experiment!r} (tasks: "
         f"{', '.join(wanted_tasks)}); its weights do not fit:\n"
         + "\n".join(details)

@@ -40,8 +40,13 @@ def end_report(summary: Mapping[str, Any], summary_path: str) -> str:
         f"status: {status}; steps: {summary.get('steps', '?')}; "
         f"wall time: {_duration(summary.get('wall_time_s'))}"
     )
-    for dataset, count in (summary.get("skipped") or {}).items():
-        lines.append(f"skipped files: {dataset}: {count} (each named in the log above)")
+    for dataset, skipped in (summary.get("skipped") or {}).items():
+        reasons = ", ".join(f"{k}: {v}" for k, v in (skipped.get("reasons") or {}).items())
+        lines.append(
+            f"skipped files: {dataset}: {skipped['count']}"
+            + (f" ({reasons})" if reasons else "")
+            + "; each is named in the log above"
+        )
     if summary.get("checkpoint"):
         lines.append(f"checkpoint: {summary['checkpoint']}")
     lines.append(f"summary: {summary_path}")

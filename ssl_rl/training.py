@@ -19,7 +19,7 @@ from ssl_rl.callbacks.divergence import DivergenceGuard
 from ssl_rl.callbacks.graceful_stop import GracefulStop
 from ssl_rl.callbacks.nn_retrieval import NearestNeighbourMonitor
 from ssl_rl.callbacks.train_metrics import TrainMetricWindow
-from ssl_rl.checkpoint_match import check_checkpoint_matches
+from ssl_rl.checkpoint_match import ExperimentStamp, check_checkpoint_matches
 from ssl_rl.data.datamodule import OrderingDataModule
 from ssl_rl.data.errors import DatasetError
 from ssl_rl.data_roots import with_data_roots
@@ -105,6 +105,7 @@ def _fit(
         summary["init_from"] = str(load_initial_weights(model, init_from))
     window = TrainMetricWindow()
     callbacks = [*instantiate_group(cfg.get("callbacks")), window, DivergenceGuard()]
+    callbacks.append(ExperimentStamp(str(cfg.name)))
     policy = hydra.utils.instantiate(cfg.policy, _convert_="all") if cfg.get("policy") else None
     if policy is not None:
         callbacks.append(policy)
