@@ -28,6 +28,7 @@ ALLOWED_PREFIXES = (
     "callbacks.progress_bar",
     "resume",
     "ckpt_path",
+    "init_from",
 )
 
 
@@ -46,10 +47,15 @@ def resume_arguments(argv: Sequence[str]) -> list[str]:
     if not values or values[-1] in ("", "null"):
         return list(argv)
     run_dir = run_dir_of(values[-1])
-    saved_overrides = _load(run_dir / ".hydra" / "overrides.yaml", run_dir)
+    # The checkpoint supersedes how the run started (an earlier resume, init_from).
+    saved_overrides = [
+        o
+        for o in _load(run_dir / ".hydra" / "overrides.yaml", run_dir)
+        if _key(o) not in ("resume", "ckpt_path", "init_from")
+    ]
     new = [a for a in argv if not a.lstrip("+").startswith("resume=")]
     task_overrides = [a for a in new if not a.startswith(("hydra.", "hydra/", "-"))]
-    merged = merge_overrides(list(saved_overrides), task_overrides)
+    merged = merge_overrides(saved_overrides, task_overrides)
     check_same_run(run_dir, merged)
     flags = [a for a in new if a.startswith("-")]
     hydra_args = [a for a in new if a.startswith(("hydra.", "hydra/")) and "run.dir" not in a]

@@ -126,3 +126,9 @@ def test_resume_refuses_changes_to_the_model_or_data(tmp_path: Path) -> None:
     assert "model.optimizer.lr" in message and "tasks.temporal" in message
     with pytest.raises(ConfigRefused, match="may only extend"):
         resume_arguments([f"resume={run_dir}", "trainer.max_steps=10"])
+
+    # A run resumed before (its overrides hold resume=, maybe ckpt_path=) resumes again.
+    earlier = ["experiment=s", "trainer.max_steps=30", f"resume={run_dir}", "ckpt_path=/x"]
+    OmegaConf.save(OmegaConf.create(earlier), run_dir / ".hydra" / "overrides.yaml")
+    args = resume_arguments([f"resume={run_dir}"])
+    assert [a for a in args if a.startswith(("resume=", "ckpt_path="))] == [f"resume={run_dir}"]
