@@ -78,11 +78,13 @@ def check_same_run(run_dir: Path, overrides: list[str]) -> None:
     finally:
         GlobalHydra.instance().clear()
     old, new = _flat(OmegaConf.to_container(saved)), _flat(OmegaConf.to_container(cfg))
-    changed = [
-        f"  {key}: {old.get(key, '<absent>')} -> {new.get(key, '<absent>')}"
-        for key in sorted(set(old) | set(new))
-        if old.get(key, _ABSENT) != new.get(key, _ABSENT) and not _allowed(key)
-    ]
+    changed: list[str] = []
+    for key in sorted(set(old) | set(new)):
+        if old.get(key, _ABSENT) == new.get(key, _ABSENT) or _allowed(key):
+            continue
+        line = _subtree_change(key, old, new) or f"  {key}: {old.get(key)} -> {new.get(key)}"
+        if line not in changed:
+            changed.append(line)
     max_old, max_new = old.get("trainer.max_steps"), new.get("trainer.max_steps")
     if isinstance(max_old, int) and isinstance(max_new, int) and max_new < max_old:
         changed.append(f"  trainer.max_steps: {max_old} -> {max_new} (a resume may only extend it)")
@@ -96,6 +98,17 @@ def check_same_run(run_dir: Path, overrides: list[str]) -> None:
 
 
 _ABSENT = object()
+
+
+def _subtree_change(key: str, old: dict[str, Any], new: dict[str, Any]) -> str | None:
+    """``  tasks.temporal: added`` when the whole branch above ``key`` is new (or gone)."""
+    parts = key.split(".")
+    for n in range(1, len(parts) + 1):
+        prefix = ".".join(parts[:n])
+        for side, what in ((old, "added"), (new, "removed")):
+            if not any(k == prefix or k.startswith(prefix + ".") for k in side):
+                return f"  {prefix}: {what}"
+    return None
 
 
 def _allowed(key: str) -> bool:

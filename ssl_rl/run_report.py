@@ -30,7 +30,8 @@ def end_report(summary: Mapping[str, Any], summary_path: str) -> str:
     if len(rows) > 1:
         widths = [max(len(row[i]) for row in rows) for i in range(len(header))]
         for n, row in enumerate(rows):
-            lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)))
+            cells = (cell.ljust(w) for cell, w in zip(row, widths, strict=True))
+            lines.append("  ".join(cells).rstrip())
             if n == 0:
                 lines.append("  ".join("-" * w for w in widths))
     status = str(summary.get("status", "?"))

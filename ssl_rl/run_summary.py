@@ -45,7 +45,7 @@ def recorded_run(
         yield summary
     except RunStopped as stop:
         summary.update(status=stop.status, error=str(stop), **stop.fields)
-        log.error("%s", stop)
+        (log.warning if isinstance(stop, RunInterrupted) else log.error)("%s", stop)
         if reraise or isinstance(stop, RunInterrupted):
             raise
     except Exception as error:

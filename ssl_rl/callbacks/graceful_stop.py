@@ -60,7 +60,7 @@ class GracefulStop(pl.Callback):
             then = lambda: handler(signum, None)  # noqa: E731
         raise RunInterrupted(
             f"{name} received: stopped after step {trainer.global_step}, checkpoint {path}; "
-            "continue with `python train.py resume=<run dir>`",
+            f"continue with `python train.py resume={trainer.default_root_dir}`",
             signum,
             then,
             signal=name,
