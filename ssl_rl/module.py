@@ -54,6 +54,8 @@ class OrderingPretrainer(pl.LightningModule):
         self.samplers: dict[str, PermutationSampler] = {}
         # The training metrics last sent to the loggers (see _log_train_metrics).
         self.logged_train_metrics: dict[str, float] = {}
+        # This step's loss per task, for the divergence guard's message.
+        self.step_losses: dict[str, Tensor] = {}
         # The optimisers and lr schedulers as built, put back at each phase start (S&T).
         self._fresh_optimization: FreshOptimization | None = None
         for offset, name in enumerate(self.schedule.tasks):
@@ -134,12 +136,13 @@ class OrderingPretrainer(pl.LightningModule):
     def training_step(self, batch: Mapping[str, Tensor], batch_idx: int) -> Tensor:
         total: Tensor | None = None
         metrics: dict[str, Tensor] = {}
+        self.step_losses = {}
         for task, parts in batch.items():
             idx = self.samplers[task].draw(parts.shape[0], parts.device)
             loss, accuracy = self._task_loss(task, parts, idx)
             weight = self.tasks[task].loss_weight
             total = weight * loss if total is None else total + weight * loss
-            metrics[f"train/{task}/loss"] = loss.detach()
+            metrics[f"train/{task}/loss"] = self.step_losses[task] = loss.detach()
             metrics[f"train/{task}/acc"] = accuracy
         if total is None:
             raise RuntimeError("training batch holds no task; check schedule.tasks and the data")

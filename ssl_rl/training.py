@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -11,11 +13,20 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import Logger, WandbLogger
+from pytorch_lightning.utilities import rank_zero_only
 
+from ssl_rl.callbacks.divergence import DivergenceGuard
+from ssl_rl.callbacks.graceful_stop import GracefulStop
+from ssl_rl.callbacks.nn_retrieval import NearestNeighbourMonitor
 from ssl_rl.callbacks.train_metrics import TrainMetricWindow
+from ssl_rl.checkpoint_match import ExperimentStamp, check_checkpoint_matches
 from ssl_rl.data.datamodule import OrderingDataModule
+from ssl_rl.data.errors import DatasetError
+from ssl_rl.data_roots import with_data_roots
 from ssl_rl.init_from import load_initial_weights
 from ssl_rl.module import OrderingPretrainer
+from ssl_rl.run_errors import ConfigRefused
+from ssl_rl.run_report import end_report
 from ssl_rl.run_summary import recorded_run, task_metrics
 from ssl_rl.tasks import build_tasks
 
@@ -26,9 +37,12 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
     """Run one pretraining job and write ``summary.json``; return the summary.
 
     With ``reraise=False`` (Hydra multiruns) a failure is recorded in the summary and the
-    sweep goes on with its other jobs.
+    sweep goes on with its other jobs. Divergence and stop signals end the run at a step
+    boundary (see :mod:`ssl_rl.run_errors`); every end is recorded, then reported in a few
+    lines (:func:`~ssl_rl.run_report.end_report`).
     """
     output_dir = Path(cfg.paths.output_dir)
+    summary_path = output_dir / "summary.json"
     summary: dict[str, Any] = {
         "experiment": cfg.name,
         "seed": cfg.seed,
@@ -36,50 +50,88 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
         "output_dir": str(output_dir),
     }
     trainers: list[pl.Trainer] = []
+    datamodules: list[OrderingDataModule] = []
 
     def on_exit() -> None:
+        if datamodules:
+            skipped = skipped_files(datamodules[0])
+            if skipped:
+                summary["skipped"] = skipped
         if trainers:
             summary.setdefault("steps", trainers[0].global_step)
             _close_loggers(trainers[0])
 
-    with recorded_run(output_dir / "summary.json", summary, reraise, on_exit):
-        pl.seed_everything(cfg.seed, workers=True)
-        ckpt_path = resolve_checkpoint(cfg.ckpt_path)
-        init_from = cfg.get("init_from")
-        if ckpt_path is not None and init_from:
-            raise ValueError(
-                "ckpt_path resumes a run (everything restored) and init_from starts a new one "
-                "from its weights only; set one of them"
-            )
-        if ckpt_path is not None:
-            _resume_wandb_run(cfg, ckpt_path)
-        datamodule, model = build_data_and_model(cfg)
-        if init_from:
-            summary["init_from"] = str(load_initial_weights(model, init_from))
-        window = TrainMetricWindow()
-        callbacks = [*instantiate_group(cfg.get("callbacks")), window]
-        policy = hydra.utils.instantiate(cfg.policy, _convert_="all") if cfg.get("policy") else None
-        if policy is not None:
-            callbacks.append(policy)
-        loggers: list[Logger] = instantiate_group(cfg.get("logger"))
-        trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
-        trainers.append(trainer)
-        for logger in loggers:
-            logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
-        _save_final_checkpoint(trainer)
-        val_metrics = trainer.validate(model, datamodule=datamodule, verbose=False)
-        final = {**window.means(), **{k: v for d in val_metrics for k, v in d.items()}}
-        summary.update(
-            status="completed",
-            steps=trainer.global_step,
-            metrics=task_metrics(final),
-            chance={t: 1.0 / p.num_classes for t, p in model.permutations.items()},
-            checkpoint=_last_checkpoint(trainer),
-        )
-        if policy is not None:
-            summary["policy"] = policy.summary()
+    try:
+        with recorded_run(summary_path, summary, reraise, on_exit):
+            try:
+                _fit(cfg, output_dir, summary, trainers, datamodules)
+            except DatasetError as error:
+                raise with_data_roots(error, cfg.paths) from error
+    finally:
+        if rank_zero_only.rank == 0:
+            log.info("run ended:\n%s", end_report(summary, str(summary_path)))
     return summary
+
+
+def _fit(
+    cfg: DictConfig,
+    output_dir: Path,
+    summary: dict[str, Any],
+    trainers: list[pl.Trainer],
+    datamodules: list[OrderingDataModule],
+) -> None:
+    pl.seed_everything(cfg.seed, workers=True)
+    resume, init_from = cfg.get("resume"), cfg.get("init_from")
+    if resume and cfg.ckpt_path:
+        raise ConfigRefused("set resume (continue in the run directory) or ckpt_path, not both")
+    ckpt_path = resolve_checkpoint(resume or cfg.ckpt_path, "resume" if resume else "ckpt_path")
+    if ckpt_path is None:
+        ckpt_path = requeued_checkpoint(output_dir)
+    if ckpt_path is not None and init_from:
+        raise ConfigRefused(
+            "ckpt_path resumes a run (everything restored) and init_from starts a new one "
+            "from its weights only; set one of them"
+        )
+    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path else {}
+    if ckpt_path is not None:
+        _resume_wandb_run(cfg, checkpoint)
+        summary["resumed_from"] = {"checkpoint": ckpt_path, "step": checkpoint.get("global_step")}
+    datamodule, model = build_data_and_model(cfg)
+    datamodules.append(datamodule)
+    if ckpt_path is not None:
+        check_checkpoint_matches(checkpoint, ckpt_path, model, str(cfg.name))
+    del checkpoint
+    if init_from:
+        summary["init_from"] = str(load_initial_weights(model, init_from))
+    window = TrainMetricWindow()
+    callbacks = [*instantiate_group(cfg.get("callbacks")), window, DivergenceGuard()]
+    callbacks.append(ExperimentStamp(str(cfg.name)))
+    policy = hydra.utils.instantiate(cfg.policy, _convert_="all") if cfg.get("policy") else None
+    if policy is not None:
+        callbacks.append(policy)
+    # Last: a stop saves the state every other callback has reached at the step boundary.
+    callbacks.append(GracefulStop())
+    loggers: list[Logger] = instantiate_group(cfg.get("logger"))
+    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainers.append(trainer)
+    for logger in loggers:
+        logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    _save_final_checkpoint(trainer)
+    val_metrics = trainer.validate(model, datamodule=datamodule, verbose=False)
+    final = {**window.means(), **{k: v for d in val_metrics for k, v in d.items()}}
+    summary.update(
+        status="completed",
+        steps=trainer.global_step,
+        metrics=task_metrics(final),
+        chance={t: 1.0 / p.num_classes for t, p in model.permutations.items()},
+        checkpoint=_last_checkpoint(trainer),
+    )
+    monitors = [c for c in callbacks if isinstance(c, NearestNeighbourMonitor) and c.history]
+    if monitors:
+        summary["nn_retrieval"] = monitors[0].history[-1]
+    if policy is not None:
+        summary["policy"] = policy.summary()
 
 
 def build_data_and_model(cfg: DictConfig) -> tuple[OrderingDataModule, OrderingPretrainer]:
@@ -102,7 +154,7 @@ def instantiate_group(group: DictConfig | None) -> list[Any]:
     ]
 
 
-def resolve_checkpoint(value: str | None) -> str | None:
+def resolve_checkpoint(value: str | None, key: str = "ckpt_path") -> str | None:
     """A checkpoint file, or a run directory whose ``checkpoints/last.ckpt`` is taken."""
     if value is None:
         return None
@@ -111,17 +163,50 @@ def resolve_checkpoint(value: str | None) -> str | None:
         path = path / "checkpoints" / "last.ckpt"
     if not path.is_file():
         raise FileNotFoundError(
-            f"ckpt_path={value!r}: no checkpoint at {path}; pass a .ckpt file or a run directory "
+            f"{key}={value!r}: no checkpoint at {path}; pass a .ckpt file or a run directory "
             "containing checkpoints/last.ckpt"
         )
     return str(path)
 
 
-def _resume_wandb_run(cfg: DictConfig, ckpt_path: str) -> None:
+def requeued_checkpoint(output_dir: Path) -> str | None:
+    """Under SLURM, a requeued job finds its own interrupted run in its directory: continue it."""
+    path = output_dir / "checkpoints" / "last.ckpt"
+    summary = output_dir / "summary.json"
+    if "SLURM_JOB_ID" not in os.environ or not path.is_file() or not summary.is_file():
+        return None
+    if json.loads(summary.read_text()).get("status") != "interrupted":
+        return None
+    log.info("requeued job: continuing the interrupted run from %s", path)
+    return str(path)
+
+
+def skipped_files(datamodule: OrderingDataModule) -> dict[str, dict[str, Any]]:
+    """Per dataset (``<task>/<split>``) with skips: the count over all workers, the reasons
+    and the files this process skipped (workers name theirs in the log)."""
+    skipped: dict[str, dict[str, Any]] = {}
+    for split in ("train", "val", "policy"):
+        for task, dataset in (getattr(datamodule, f"{split}_sets", None) or {}).items():
+            while not hasattr(dataset, "skipped_count") and hasattr(dataset, "dataset"):
+                dataset = dataset.dataset
+            count = int(getattr(dataset, "skipped_count", 0))
+            if count:
+                entry: dict[str, Any] = {"count": count}
+                stats = getattr(dataset, "stats", None)
+                if stats:
+                    entry["reasons"] = dict(stats)
+                files = getattr(dataset, "skipped_files", None)
+                if files:
+                    entry["files"] = [str(f) for f in files]
+                skipped[f"{task}/{split}"] = entry
+                log.warning("%s/%s: %d file(s) skipped: %s", task, split, count, entry)
+    return skipped
+
+
+def _resume_wandb_run(cfg: DictConfig, checkpoint: dict[str, Any]) -> None:
     wandb_cfg = (cfg.get("logger") or {}).get("wandb")
     if wandb_cfg is None or wandb_cfg.get("id"):
         return
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False)
     run_id = checkpoint.get("wandb_run_id")
     if run_id:
         with open_dict(cfg):

@@ -17,6 +17,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from ssl_rl.callbacks.divergence import diverged
 from ssl_rl.callbacks.lightning_communicator import LightningCommunicator
 from ssl_rl.figures.image_logging import log_figure
 from ssl_rl.figures.policy import (
@@ -160,13 +161,23 @@ class PermutationPolicyCallback(pl.Callback):
         for task in module.schedule.active(step):
             policy = self.tasks[task]
             measure = functools.partial(
-                module.validation_ratios, task, self.validation_parts[task], self.chunk_size
+                self._measure, trainer, pl_module, task, self.validation_parts[task]
             )
             report = policy.on_step(step, measure)
             for metrics in report.metrics:
                 self._log(trainer, metrics, step)
             if report.episode_closed and self._figures_due(policy):
                 self._save_figures(trainer, task, policy, step)
+
+    def _measure(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, task: str, parts: Tensor
+    ) -> Tensor:
+        """The policy state s of ``task``; a non-finite one stops the run (divergence)."""
+        s = cast(PolicyHost, pl_module).validation_ratios(task, parts, self.chunk_size)
+        if not bool(torch.isfinite(s).all()):
+            bad = s[~torch.isfinite(s)][0].item()
+            raise diverged(trainer, pl_module, trainer.global_step, task, bad, "policy state s")
+        return s
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         # An episode still open stays open (and in the checkpoint): a resumed run finishes it

@@ -29,3 +29,13 @@ class TrainMetricWindow(pl.Callback):
 
     def means(self) -> dict[str, float]:
         return {key: sum(v) / len(v) for key, v in self.values.items() if v}
+
+    # In checkpoints, so a resumed run's summary equals the uninterrupted run's.
+    def state_dict(self) -> dict[str, Any]:
+        return {"window": self.window, "values": {k: list(v) for k, v in self.values.items()}}
+
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self.window = state_dict["window"]
+        self.values.clear()
+        for key, values in state_dict["values"].items():
+            self.values[key].extend(values)

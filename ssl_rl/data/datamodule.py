@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Subset, default_collate
 
 from ssl_rl.data.endless_sampling import EndlessShuffleSampler, SeededDraws
 from ssl_rl.data.scheduled_loader import ScheduledTaskLoader
+from ssl_rl.data.worker_signals import ignore_stop_signals
 from ssl_rl.schedule import TaskSchedule
 from ssl_rl.tasks import PretextTask
 
@@ -198,6 +199,7 @@ class OrderingDataModule(pl.LightningDataModule):
             drop_last=drop_last,
             collate_fn=collate,
             persistent_workers=self.num_workers > 0,
+            worker_init_fn=ignore_stop_signals,
             # Worker base seeds come from this generator, not the global RNG, which stays
             # identical between an uninterrupted and a resumed run.
             generator=torch.Generator().manual_seed(self.seed),
