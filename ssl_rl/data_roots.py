@@ -13,6 +13,7 @@ ROOT_VARIABLES = {
     "ucf101": "UCF101_ROOT",
     "hmdb51": "HMDB51_ROOT",
     "voc07": "VOC07_ROOT",
+    "voc12": "VOC12_ROOT",
 }
 
 
