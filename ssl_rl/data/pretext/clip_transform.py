@@ -138,7 +138,9 @@ class ClipTransform(TwoStageTransform):
             weights = torch.tensor(_GRAY_WEIGHTS, dtype=clip.dtype, device=clip.device)
             luma = (clip * weights[:, None, None]).sum(dim=2, keepdim=True).expand_as(clip)
             clip = torch.where(gray[:, None, None, None, None], luma, clip)
-        return normalize_per_part(clip.contiguous())
+        # Standardised in the frames' own layout (the summation order of the former pipeline),
+        # handed on contiguous.
+        return normalize_per_part(clip).contiguous()
 
     def _resized_size(self, height: int, width: int) -> tuple[int, int]:
         scale = self.resize_short / min(height, width)
