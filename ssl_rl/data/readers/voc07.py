@@ -25,7 +25,7 @@ from typing import Literal, NamedTuple
 import torch
 
 from ssl_rl.data.errors import DatasetError
-from ssl_rl.data.readers.list_files import read_list_lines
+from ssl_rl.data.readers.list_files import read_image_ids, read_list_lines
 
 # Canonical order [paper / devkit]; label i is VOC_CLASSES[i].
 VOC_CLASSES: tuple[str, ...] = (
@@ -210,25 +210,11 @@ class VOC07Index:
         return self.main_dir / f"{name}.txt"
 
     def _read_ids(self) -> list[str]:
-        path = self._split_file()
-        if not path.is_file():
-            raise DatasetError(
-                f"{path} is missing: the {self.split!r} split list. Check {self._prefix}.root "
-                f"(the VOC2007 folder); the test split comes with VOCtest_06-Nov-2007.tar"
-            )
-        ids: list[str] = []
-        seen: set[str] = set()
-        for line_number, line in read_list_lines(path):
-            fields = line.split()
-            if len(fields) != 1:
-                raise DatasetError(f"{path}:{line_number}: expected one image id, got {line!r}")
-            if fields[0] in seen:
-                raise DatasetError(f"{path}:{line_number}: image id {fields[0]} listed twice")
-            seen.add(fields[0])
-            ids.append(fields[0])
-        if not ids:
-            raise DatasetError(f"{path} lists no image ids")
-        return ids
+        return read_image_ids(
+            self._split_file(),
+            f"the {self.split!r} split list. Check {self._prefix}.root (the VOC2007 folder); the "
+            f"test split comes with VOCtest_06-Nov-2007.tar",
+        )
 
     def __len__(self) -> int:
         return len(self.images)

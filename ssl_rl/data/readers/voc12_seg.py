@@ -21,7 +21,7 @@ import torch
 from PIL import Image
 
 from ssl_rl.data.errors import DatasetError
-from ssl_rl.data.readers.list_files import read_list_lines
+from ssl_rl.data.readers.list_files import read_image_ids
 from ssl_rl.data.readers.voc07 import VOC_CLASSES
 
 SEG_CLASSES: tuple[str, ...] = ("background", *VOC_CLASSES)  # label i is SEG_CLASSES[i]
@@ -100,25 +100,11 @@ class VOC12SegIndex:
         self.label_maps = [self.root / "SegmentationClass" / f"{i}.png" for i in self.ids]
 
     def _read_ids(self, config_prefix: str) -> list[str]:
-        path = self.split_file
-        if not path.is_file():
-            raise DatasetError(
-                f"{path} is missing: the {self.split!r} segmentation split list. Check "
-                f"{config_prefix}.root (the VOC2012 folder)"
-            )
-        ids: list[str] = []
-        seen: set[str] = set()
-        for line_number, line in read_list_lines(path):
-            fields = line.split()
-            if len(fields) != 1:
-                raise DatasetError(f"{path}:{line_number}: expected one image id, got {line!r}")
-            if fields[0] in seen:
-                raise DatasetError(f"{path}:{line_number}: image id {fields[0]} listed twice")
-            seen.add(fields[0])
-            ids.append(fields[0])
-        if not ids:
-            raise DatasetError(f"{path} lists no image ids")
-        return ids
+        return read_image_ids(
+            self.split_file,
+            f"the {self.split!r} segmentation split list. Check {config_prefix}.root (the VOC2012 "
+            f"folder)",
+        )
 
     def __len__(self) -> int:
         return len(self.ids)
