@@ -15,6 +15,7 @@ from torch import Tensor, nn
 from ssl_rl.eval.pretrained import trunk_config
 from ssl_rl.nets.caffenet import CaffeNetTrunk
 from ssl_rl.nets.order_head import OrderHead
+from ssl_rl.optimization import with_step_scheduler
 from ssl_rl.permutations import PermutationSet
 from ssl_rl.phase_reset import FreshOptimization
 from ssl_rl.policy.samplers import PermutationSampler, UniformSampler
@@ -196,13 +197,7 @@ class OrderingPretrainer(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(params=self.parameter_groups())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer=optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return with_step_scheduler(optimizer, self.scheduler_factory)
 
     # ----------------------------------------------------------------- phases
     def on_fit_start(self) -> None:

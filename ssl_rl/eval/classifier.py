@@ -18,6 +18,7 @@ from ssl_rl.eval.voc_ap import (
     mean_average_precision,
 )
 from ssl_rl.nets.caffenet import CaffeNetTrunk
+from ssl_rl.optimization import trunk_and_new_groups, with_step_scheduler
 
 log = logging.getLogger(__name__)
 
@@ -111,17 +112,10 @@ class TransferClassifier(pl.LightningModule):
         self.log_dict(metrics, sync_dist=False, rank_zero_only=True)
 
     def configure_optimizers(self) -> Any:
-        base_lr = self.optimizer_factory.keywords.get("lr")
-        groups = [{"params": self.head.parameters()}]
-        if base_lr is not None:
-            groups.append({"params": self.trunk.parameters(), "lr": base_lr * self.trunk_lr_scale})
-        else:
-            groups.append({"params": self.trunk.parameters()})
-        optimizer = self.optimizer_factory(groups)
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        groups = trunk_and_new_groups(
+            self.head.parameters(),
+            self.trunk.parameters(),
+            self.optimizer_factory,
+            self.trunk_lr_scale,
+        )
+        return with_step_scheduler(self.optimizer_factory(groups), self.scheduler_factory)

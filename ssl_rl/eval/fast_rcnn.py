@@ -19,6 +19,7 @@ from ssl_rl.eval.voc_ap import mean_average_precision
 from ssl_rl.eval.voc_detection import continuous_to_voc
 from ssl_rl.eval.voc_detection_ap import ImageDetections, ImageGroundTruth, voc_detection_ap
 from ssl_rl.nets.caffenet import CaffeNetTrunk
+from ssl_rl.optimization import trunk_and_new_groups, with_step_scheduler
 
 
 class Conv5Backbone(nn.Module):
@@ -161,18 +162,8 @@ class DetectionFinetuner(pl.LightningModule):
         trunk = list(self.detector.backbone.parameters())
         trunk_ids = {id(p) for p in trunk}
         new = [p for p in self.detector.parameters() if id(p) not in trunk_ids]
-        trunk_group: dict[str, Any] = {"params": trunk}
-        base_lr = getattr(self.optimizer_factory, "keywords", {}).get("lr")
-        if base_lr is not None:
-            trunk_group["lr"] = base_lr * self.trunk_lr_scale
-        optimizer = self.optimizer_factory([{"params": new}, trunk_group])
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        groups = trunk_and_new_groups(new, trunk, self.optimizer_factory, self.trunk_lr_scale)
+        return with_step_scheduler(self.optimizer_factory(groups), self.scheduler_factory)
 
 
 def _named(values: Tensor, names: Sequence[str]) -> dict[str, float | None]:

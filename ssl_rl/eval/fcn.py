@@ -14,6 +14,7 @@ from torchvision.models.segmentation.fcn import FCN, FCNHead
 
 from ssl_rl.eval.segmentation_iou import SegmentationIoU, iou_per_class, mean_iou
 from ssl_rl.nets.caffenet import CaffeNetTrunk
+from ssl_rl.optimization import trunk_and_new_groups, with_step_scheduler
 
 
 class FCNSegmenter(pl.LightningModule):
@@ -79,17 +80,10 @@ class FCNSegmenter(pl.LightningModule):
         self.log("val/miou", self.last_metrics["miou"])
 
     def configure_optimizers(self) -> Any:
-        groups: list[dict[str, Any]] = [{"params": self.net.classifier.parameters()}]
-        base_lr = getattr(self.optimizer_factory, "keywords", {}).get("lr")
-        trunk_group: dict[str, Any] = {"params": self.net.backbone.parameters()}
-        if base_lr is not None:
-            trunk_group["lr"] = base_lr * self.trunk_lr_scale
-        groups.append(trunk_group)
-        optimizer = self.optimizer_factory(groups)
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        groups = trunk_and_new_groups(
+            self.net.classifier.parameters(),
+            self.net.backbone.parameters(),
+            self.optimizer_factory,
+            self.trunk_lr_scale,
+        )
+        return with_step_scheduler(self.optimizer_factory(groups), self.scheduler_factory)

@@ -11,6 +11,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ssl_rl.nets.caffenet import CONV_LAYERS, CaffeNetTrunk
+from ssl_rl.optimization import with_step_scheduler
 
 
 def pooled_side(channels: int, spatial: int, target_dim: int) -> int:
@@ -97,11 +98,4 @@ class LinearProbes(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         params = [p for p in self.parameters() if p.requires_grad]
-        optimizer = self.optimizer_factory(params)
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return with_step_scheduler(self.optimizer_factory(params), self.scheduler_factory)

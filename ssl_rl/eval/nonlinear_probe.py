@@ -13,6 +13,7 @@ from torch import Tensor
 from ssl_rl.eval.fc_head import fc_classifier
 from ssl_rl.eval.topk import topk_correct
 from ssl_rl.nets.caffenet import CaffeNetTrunk
+from ssl_rl.optimization import with_step_scheduler
 
 
 class NonlinearProbe(pl.LightningModule):
@@ -82,10 +83,4 @@ class NonlinearProbe(pl.LightningModule):
 
     def configure_optimizers(self) -> Any:
         optimizer = self.optimizer_factory(self.head.parameters())
-        if self.scheduler_factory is None:
-            return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "step"},
-        }
+        return with_step_scheduler(optimizer, self.scheduler_factory)
