@@ -23,6 +23,7 @@ from pathlib import Path
 
 from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.readers.list_files import read_list_lines
+from ssl_rl.data.synthetic.linking import link_or_copy
 from ssl_rl.data.synthetic.videos import MARKER as VIDEO_MARKER
 
 logger = logging.getLogger(__name__)
@@ -70,7 +71,7 @@ def ensure_hmdb_dataset(root: Path | str, ucf_root: Path | str) -> Path:
         name = hmdb_class_name(ucf_class)
         target = root / "videos" / name / hmdb_video_name(name, group, clip)
         target.parent.mkdir(parents=True, exist_ok=True)
-        _link_or_copy(video, target)
+        link_or_copy(video, target)
         entries.setdefault(name, []).append((target.name, f"{ucf_class}/{video.name}"))
     for name, videos_of_class in entries.items():
         for split, test in tested.items():
@@ -95,11 +96,3 @@ def _parse(video: Path) -> tuple[str, int, int]:
 
 def _test_videos(path: Path) -> set[str]:
     return {line.split()[0] for _, line in read_list_lines(path)}
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    target.unlink(missing_ok=True)
-    try:
-        target.hardlink_to(source)
-    except OSError:  # a file system without hard links
-        shutil.copyfile(source, target)

@@ -59,6 +59,7 @@ from ssl_rl.data.synthetic.images import (
     object_surface,
     synthetic_classes,
 )
+from ssl_rl.data.synthetic.linking import link_or_copy
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +168,7 @@ def generate_voc_dataset(
         image.save(jpeg, format="JPEG", quality=_JPEG_QUALITY)
         _write_annotation(voc / "Annotations" / f"{image_id}.xml", image_id, image, objects)
         flags[image_id] = _class_flags(objects)
-        _link_or_copy(jpeg, seg / "JPEGImages" / jpeg.name)
+        link_or_copy(jpeg, seg / "JPEGImages" / jpeg.name)
         _write_label_map(seg / "SegmentationClass" / f"{image_id}.png", labels)
     segmentation_splits = {
         "train": splits["trainval"],
@@ -406,14 +407,6 @@ def _write_label_map(path: Path, labels: np.ndarray) -> None:
     image = Image.fromarray(labels, mode="P")
     image.putpalette(voc_palette())
     image.save(path, format="PNG")
-
-
-def _link_or_copy(source: Path, target: Path) -> None:
-    target.unlink(missing_ok=True)
-    try:
-        target.hardlink_to(source)
-    except OSError:  # a file system without hard links
-        shutil.copyfile(source, target)
 
 
 def _read_marker(root: Path) -> dict | None:
