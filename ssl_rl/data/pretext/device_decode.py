@@ -20,7 +20,7 @@ import torch
 from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
 from torchvision.transforms.v2 import functional as TF
 
-from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform, PuzzleDraws
+from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
 from ssl_rl.data.pretext.two_stage import RawSample, TwoStageTransform
 from ssl_rl.data.readers.image_folder import jpeg_frame_header, load_rgb
 
@@ -77,8 +77,7 @@ class DeviceDecodedJigsaw(TwoStageTransform):
             if min(image.shape[-2:]) != self.jigsaw.resize:
                 image = TF.resize(image, [self.jigsaw.resize], antialias=True)
             tops, lefts = [c[0] for c in corners], [c[1] for c in corners]
-            draws = PuzzleDraws(corner[0], corner[1], False, tops, lefts, np.zeros(0))
-            windows.append(self.jigsaw.gather(image, draws)["windows"])
+            windows.append(self.jigsaw.windows(image, corner[0], corner[1], tops, lefts))
         index = torch.tensor(sources, device=device)
         stacked = {"windows": torch.stack(windows), "offsets": batch["offsets"][index]}
         return self.jigsaw.finish(stacked | {"gray": batch["gray"][index.to(batch["gray"].device)]})

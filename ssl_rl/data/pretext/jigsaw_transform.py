@@ -133,14 +133,16 @@ class JigsawTransform(TwoStageTransform):
 
     def gather(self, image: torch.Tensor, draws: PuzzleDraws) -> RawSample:
         """The worker stage's output for a resized uint8 (3, H, W) image and its draws."""
-        crop = image[:, draws.top : draws.top + self.crop, draws.left : draws.left + self.crop]
-        windows = stack_windows(crop.permute(1, 2, 0), draws.tops, draws.lefts, self.window)
-        offsets = torch.from_numpy(draws.offsets)
-        return {
-            "windows": windows,
-            "offsets": offsets,
-            "gray": torch.from_numpy(np.array(draws.gray)),
-        }
+        windows = self.windows(image, draws.top, draws.left, draws.tops, draws.lefts)
+        gray = torch.from_numpy(np.array(draws.gray))
+        return {"windows": windows, "offsets": torch.from_numpy(draws.offsets), "gray": gray}
+
+    def windows(
+        self, image: torch.Tensor, top: int, left: int, tops: list[int], lefts: list[int]
+    ) -> torch.Tensor:
+        """The tile windows (grid², w, w, 3) at (tops, lefts) of the crop at (top, left)."""
+        crop = image[:, top : top + self.crop, left : left + self.crop]
+        return stack_windows(crop.permute(1, 2, 0), tops, lefts, self.window)
 
     def finish(self, batch: RawSample) -> torch.Tensor:
         """Device stage: float tiles (B, grid², 3, tile_size, tile_size), standardised per tile

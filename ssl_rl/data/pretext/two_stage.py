@@ -10,8 +10,6 @@ transform on one input runs both stages on it.
 
 from __future__ import annotations
 
-from typing import Any
-
 import numpy as np
 import torch
 from torch import Tensor
@@ -34,11 +32,6 @@ class TwoStageTransform:
     def __call__(self, data: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Both stages on one input: float parts (n, C, h, w)."""
         return self.finish(default_collate([self.sample(data, generator)]))[0]
-
-
-def finish_samples(transform: Any, samples: list[RawSample]) -> Tensor:
-    """Float parts (len(samples), n, C, h, w) of worker samples, finished on the CPU."""
-    return transform.finish(default_collate(samples))
 
 
 def stack_windows(pixels: Tensor, tops: list[int], lefts: list[int], size: int) -> Tensor:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Protocol, runtime_checkable
 
 import av
 import numpy as np
@@ -28,9 +28,6 @@ from av.video.reformatter import VideoReformatter
 from PIL import Image
 
 from ssl_rl.data.errors import DatasetError
-
-if TYPE_CHECKING:
-    from ssl_rl.data.readers.video_arrays import ArrayVideoSource
 
 logger = logging.getLogger(__name__)
 
@@ -391,16 +388,26 @@ class AnyVideoSource(VideoSource):
     def read_frames(self, path: Path, indices: Sequence[int]) -> torch.Tensor:
         return self._source(path).read_frames(path, indices)
 
-    def crop_reader(self, path: Path) -> ArrayVideoSource | None:
+    def crop_reader(self, path: Path) -> CropReader | None:
         """The source of ``path`` when it can read crop windows alone (frame arrays)."""
         source = self._source(path)
-        return source if isinstance(source, _array_source_type()) else None
+        return source if isinstance(source, CropReader) else None
 
 
-def _array_source_type() -> type[ArrayVideoSource]:
-    from ssl_rl.data.readers.video_arrays import ArrayVideoSource  # imports this module
+@runtime_checkable
+class CropReader(Protocol):
+    """A source that reads only the crop windows of frames (see ``ArrayVideoSource``)."""
 
-    return ArrayVideoSource
+    def frame_size(self, path: Path) -> tuple[int, int]: ...
+
+    def read_crops(
+        self,
+        path: Path,
+        indices: Sequence[int],
+        tops: Sequence[int],
+        lefts: Sequence[int],
+        size: int,
+    ) -> torch.Tensor: ...
 
 
 def write_avi(

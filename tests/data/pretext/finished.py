@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from torch import Tensor
+from torch.utils.data import default_collate
 
-from ssl_rl.data.pretext.two_stage import RawSample, finish_samples
+from ssl_rl.data.pretext.two_stage import RawSample
 
 
 def finished(dataset: Any, index: int) -> Tensor:
     """``dataset[index]`` as float parts (n, C, h, w)."""
-    return finish_samples(dataset.transform, [dataset[index]])[0]
+    return dataset.transform.finish(default_collate([dataset[index]]))[0]
 
 
 def finished_batch(dataset: Any, batch: RawSample) -> Tensor:
