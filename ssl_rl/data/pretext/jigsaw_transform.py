@@ -165,8 +165,7 @@ class JigsawTransform(TwoStageTransform):
             colours = gray_crops.permute(0, 1, 3, 4, 2, 5, 6)[
                 bi[: len(chosen)], ki, tops[chosen], lefts[chosen]
             ]
-            weights = torch.tensor(_LUMA, device=windows.device)[:, None, None]
-            tiles[chosen] = (colours.float() * weights).sum(dim=3).round_().to(torch.uint8)
+            tiles[chosen] = _luma(colours.float(), dim=3).round_().to(torch.uint8)
         tiles = tiles.float().div_(255.0)
         if self.tile_size != self.tile_crop:
             tiles = F.interpolate(
@@ -220,6 +219,16 @@ class PuzzleDraws:
     tops: list[int]
     lefts: list[int]
     offsets: np.ndarray
+
+
+def _luma(colours: torch.Tensor, dim: int) -> torch.Tensor:
+    """ITU-R 601 luma of the 3 colours along ``dim``, one float32 operation at a time in a fixed
+    order, so every device rounds alike: a reduction kernel may sum in another order or fuse a
+    multiply-add, and a luma near .5 then rounds to another gray level (a GPU did, on 1 pixel
+    in a few thousand). Equal to ``(colours * weights).sum(dim)`` on the CPU for every RGB."""
+    weights = torch.tensor(_LUMA, dtype=torch.float32, device=colours.device)
+    r, g, b = colours.unbind(dim)
+    return r * weights[0] + g * weights[1] + b * weights[2]
 
 
 def _randint(high: int, size: tuple[int, ...], generator: torch.Generator | None) -> torch.Tensor:

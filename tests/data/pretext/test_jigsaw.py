@@ -336,3 +336,15 @@ def test_path_table_round_trips_unusual_names() -> None:
     assert len(table) == 3
     assert [table[i] for i in range(3)] == paths
     assert table[-1] == Path("/z")
+
+
+def test_gray_luma_is_the_summed_luma_for_every_rgb_value():
+    """The device stage's fixed-order luma equals the weighted sum (the CPU reference) exactly,
+    including every value near .5, so its rounding is the same on any device."""
+    from ssl_rl.data.pretext.jigsaw_transform import _LUMA, _luma
+
+    values = torch.arange(256, dtype=torch.float32)
+    r, g, b = torch.meshgrid(values, values, values, indexing="ij")
+    colours = torch.stack([r.flatten(), g.flatten(), b.flatten()], dim=1)
+    summed = (colours * torch.tensor(_LUMA)).sum(dim=1)
+    assert torch.equal(_luma(colours, dim=1).round(), summed.round())
