@@ -51,6 +51,19 @@ class PretextData(Protocol):
         """Float parts (B, n, C, h, w) of a collated batch of the dataset's items."""
         ...
 
+    @property
+    def host_keys(self) -> tuple[str, ...]:
+        """Batch entries that ``finish`` reads on the host (not moved to the device)."""
+        ...
+
+    def collate(self, samples: Sequence[dict[str, Tensor]]) -> dict[str, Tensor]:
+        """A batch (a few tensors) of the dataset's items."""
+        ...
+
+    def placed(self, stage_on_device: bool) -> PretextData:
+        """This pretext for a second stage on the device (True) or in the loader workers."""
+        ...
+
 
 @dataclass
 class PretextTask:

@@ -12,13 +12,13 @@ import pytorch_lightning as pl
 import torch
 from omegaconf import DictConfig, OmegaConf
 from torch import Tensor
-from torch.utils.data import DataLoader, Dataset, Subset, default_collate
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from ssl_rl.data.endless_sampling import EndlessShuffleSampler, SeededDraws
 from ssl_rl.data.scheduled_loader import ScheduledTaskLoader
 from ssl_rl.data.worker_signals import ignore_stop_signals
 from ssl_rl.schedule import TaskSchedule
-from ssl_rl.tasks import PretextTask
+from ssl_rl.tasks import PretextData, PretextTask
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,8 @@ class OrderingDataModule(pl.LightningDataModule):
             raise ValueError(f"data.device_stage must be auto, device or workers: {device_stage!r}")
         self.device_stage = device_stage
         self._is_set_up = False
+        # Each task's pretext data as this run places its second stage (see `setup`).
+        self.pretexts: dict[str, PretextData] = {}
         self.train_sets: dict[str, Dataset] = {}
         self.val_sets: dict[str, Dataset] = {}
         self.policy_sets: dict[str, Dataset] = {}
@@ -87,7 +89,8 @@ class OrderingDataModule(pl.LightningDataModule):
         for offset, task in enumerate(self.tasks):
             if task not in self.pretext_tasks:
                 raise ValueError(f"task {task!r} is scheduled but the run defines no such task")
-            pretext = self.pretext_tasks[task].pretext
+            pretext = self.pretext_tasks[task].pretext.placed(not self.finishes_in_workers())
+            self.pretexts[task] = pretext
             train_samples, val_samples = self.pretext_tasks[task].reader.samples(
                 config_key=f"tasks.{task}.reader"
             )
@@ -147,6 +150,27 @@ class OrderingDataModule(pl.LightningDataModule):
     def val_dataloader(self) -> list[DataLoader]:
         return [self._loader(self.val_sets[t], self.val_batch_size, t) for t in self.tasks]
 
+    def transfer_batch_to_device(
+        self, batch: Any, device: torch.device, dataloader_idx: int
+    ) -> Any:
+        """Lightning's transfer, except the entries each task's ``finish`` reads on the host
+        (e.g. packed JPEG bytes for the device's decoder), which stay where they are."""
+        trainer = self.trainer
+        if trainer is not None and not trainer.training:
+            return self._transfer(self.tasks[dataloader_idx], batch, device, dataloader_idx)
+        return {
+            task: self._transfer(task, samples, device, dataloader_idx)
+            for task, samples in batch.items()
+        }
+
+    def _transfer(self, task: str, samples: Any, device: torch.device, index: int) -> Any:
+        host_keys = self._pretext(task).host_keys if isinstance(samples, dict) else ()
+        if not host_keys:
+            return super().transfer_batch_to_device(samples, device, index)
+        staying = {key: samples[key] for key in host_keys if key in samples}
+        moving = {key: value for key, value in samples.items() if key not in staying}
+        return super().transfer_batch_to_device(moving, device, index) | staying
+
     def on_after_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         """The device stage of the pretext transforms: workers' uint8 samples → float parts.
 
@@ -162,13 +186,13 @@ class OrderingDataModule(pl.LightningDataModule):
         """Float parts (B, n, C, h, w) of a collated batch of ``task``'s worker samples."""
         if isinstance(samples, Tensor):
             return samples
-        return self.pretext_tasks[task].pretext.finish(samples)
+        return self._pretext(task).finish(samples)
 
     def policy_validation_parts(self, task: str) -> Tensor:
         """The policy's fixed X_val for ``task`` as one float tensor (|X_val|, n, C, h, w)."""
         dataset = self.policy_sets[task]
-        samples = default_collate([dataset[i] for i in range(len(dataset))])
-        return self.pretext_tasks[task].pretext.finish(samples)
+        pretext = self._pretext(task)
+        return pretext.finish(pretext.collate([dataset[i] for i in range(len(dataset))]))
 
     def finishes_in_workers(self) -> bool:
         """Whether the loader workers also run the device stage (see ``device_stage``)."""
@@ -186,9 +210,10 @@ class OrderingDataModule(pl.LightningDataModule):
         sampler: EndlessShuffleSampler | None = None,
         drop_last: bool = False,
     ) -> DataLoader:
-        collate = default_collate
+        pretext = self._pretext(task)
+        collate: Callable[[Any], Any] = pretext.collate
         if self.finishes_in_workers():
-            collate = partial(_collate_and_finish, self.pretext_tasks[task].pretext.finish)
+            collate = partial(_collate_and_finish, pretext)
         return DataLoader(
             dataset,
             batch_size=batch_size,
@@ -205,6 +230,10 @@ class OrderingDataModule(pl.LightningDataModule):
             generator=torch.Generator().manual_seed(self.seed),
         )
 
+    def _pretext(self, task: str) -> PretextData:
+        """The task's pretext data as set up, or as configured before ``setup``."""
+        return self.pretexts.get(task) or self.pretext_tasks[task].pretext
+
     def _rank_and_world(self) -> tuple[int, int]:
         trainer = self.trainer
         if trainer is None:
@@ -212,8 +241,8 @@ class OrderingDataModule(pl.LightningDataModule):
         return trainer.global_rank, trainer.world_size
 
 
-def _collate_and_finish(finish: Callable[[Any], Tensor], samples: list[Any]) -> Tensor:
-    return finish(default_collate(samples))
+def _collate_and_finish(pretext: PretextData, samples: list[Any]) -> Tensor:
+    return pretext.finish(pretext.collate(samples))
 
 
 def _split_holdout(size: int, holdout: int, seed: int) -> tuple[list[int], list[int]]:

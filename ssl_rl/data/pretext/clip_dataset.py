@@ -15,7 +15,7 @@ from torch.utils.data import Dataset
 
 from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.pretext.clip_transform import ClipTransform
-from ssl_rl.data.pretext.two_stage import RawSample
+from ssl_rl.data.pretext.two_stage import RawSample, TwoStagePretext
 from ssl_rl.data.readers.video_io import (
     AnyVideoSource,
     CorruptVideoError,
@@ -202,7 +202,7 @@ class ClipDataset(Dataset[RawSample]):
 
 
 @dataclass(frozen=True)
-class ClipPretext:
+class ClipPretext(TwoStagePretext):
     """A task's data from videos: ``num_frames`` frames in temporal order, unpermuted, each
     through ``transform`` (a partial of :class:`ClipTransform` missing only ``train``).
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -27,8 +27,8 @@ import torch
 from torch.utils.data import Dataset, get_worker_info
 
 from ssl_rl.data.errors import DatasetError
-from ssl_rl.data.pretext.device_decode import device_decoding
-from ssl_rl.data.pretext.two_stage import RawSample
+from ssl_rl.data.pretext.device_decode import DeviceDecodedJigsaw
+from ssl_rl.data.pretext.two_stage import RawSample, TwoStagePretext
 from ssl_rl.data.readers.image_folder import CorruptImageError, load_rgb
 
 logger = logging.getLogger(__name__)
@@ -41,8 +41,11 @@ class PartsTransform(Protocol):
 
     resize: int
     train: bool
+    host_keys: tuple[str, ...]
 
     def sample(self, image: torch.Tensor, generator: torch.Generator | None) -> RawSample: ...
+
+    def collate(self, samples: Sequence[RawSample]) -> RawSample: ...
 
     def finish(self, batch: RawSample) -> torch.Tensor: ...
 
@@ -146,14 +149,14 @@ class ImagePartsDataset(Dataset[RawSample]):
 
 
 @dataclass(frozen=True)
-class ImagePretext:
+class ImagePretext(TwoStagePretext):
     """A task's data from images: ``transform`` (a partial of a parts transform such as
     :class:`JigsawTransform` or the rotation view, missing only ``train``) per image."""
 
     transform: Callable[..., PartsTransform]
     val_views: int = 1
-    # JPEG decoding: "workers" (CPU, in the loader workers) or "device" (batched on the GPU;
-    # jigsaw only; falls back to the workers without CUDA).
+    # JPEG decoding: "workers" (CPU, in the loader workers) or "device" (batched in the device
+    # stage: nvJPEG on a GPU, libjpeg-turbo when the device stage runs on the CPU; jigsaw only).
     decode: str = "workers"
 
     def __post_init__(self) -> None:
@@ -169,8 +172,27 @@ class ImagePretext:
         """The device stage of a collated batch of this task's samples (train or fixed)."""
         return self._transform(True).finish(batch)
 
+    @property
+    def host_keys(self) -> tuple[str, ...]:
+        return self._transform(True).host_keys
+
+    def collate(self, samples: Sequence[RawSample]) -> RawSample:
+        return self._transform(True).collate(samples)
+
+    def placed(self, stage_on_device: bool) -> ImagePretext:
+        """Decoding on the device needs the device stage: where the loader workers run it
+        (``data.device_stage=workers``, or ``auto`` on a CPU), they decode as well."""
+        if self.decode != "device" or stage_on_device:
+            return self
+        logger.info(
+            "pretext.decode=device, but the device stage runs in the loader workers "
+            "(data.device_stage=workers, or auto on a CPU run): the workers decode the JPEGs. "
+            "Set data.device_stage=device to decode in the device stage on this device."
+        )
+        return replace(self, decode="workers")
+
     def _transform(self, train: bool) -> PartsTransform:
         transform = self.transform(train=train)
         if self.decode == "device":
-            return device_decoding(transform)  # type: ignore[arg-type, return-value]
+            return DeviceDecodedJigsaw(transform)  # type: ignore[arg-type, return-value]
         return transform

@@ -10,6 +10,8 @@ transform on one input runs both stages on it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import torch
 from torch import Tensor
@@ -19,7 +21,19 @@ RawSample = dict[str, Tensor]
 
 
 class TwoStageTransform:
-    """Base of the pretext transforms: ``sample`` (worker) then ``finish`` (device, batched)."""
+    """Base of the pretext transforms: ``sample`` (worker) then ``finish`` (device, batched).
+
+    ``collate`` makes a batch of samples (a few tensors: Lightning's transfer walks any Python
+    object element by element); ``host_keys`` name batch entries that ``finish`` reads on the
+    host, which stay there through the transfer.
+    """
+
+    host_keys: tuple[str, ...] = ()
+
+    def collate(self, samples: Sequence[RawSample]) -> RawSample:
+        """A batch of worker samples, as tensors."""
+        batch: RawSample = default_collate(list(samples))
+        return batch
 
     def sample(self, data: Tensor, generator: torch.Generator | None = None) -> RawSample:
         """One input → uint8 parts and the draws the device stage needs."""
@@ -31,7 +45,7 @@ class TwoStageTransform:
 
     def __call__(self, data: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """Both stages on one input: float parts (n, C, h, w)."""
-        return self.finish(default_collate([self.sample(data, generator)]))[0]
+        return self.finish(self.collate([self.sample(data, generator)]))[0]
 
 
 def stack_windows(pixels: Tensor, tops: list[int], lefts: list[int], size: int) -> Tensor:
@@ -50,3 +64,22 @@ def stack_windows(pixels: Tensor, tops: list[int], lefts: list[int], size: int) 
     if isinstance(source, Tensor):
         return torch.stack(crops)
     return torch.from_numpy(np.stack(crops))
+
+
+class TwoStagePretext:
+    """Defaults of a task's pretext data (its datasets' batches are plain tensors)."""
+
+    @property
+    def host_keys(self) -> tuple[str, ...]:
+        """Batch entries ``finish`` reads on the host: they are not moved to the device."""
+        return ()
+
+    def collate(self, samples: Sequence[RawSample]) -> RawSample:
+        """A batch of the datasets' samples."""
+        batch: RawSample = default_collate(list(samples))
+        return batch
+
+    def placed(self, stage_on_device: bool) -> TwoStagePretext:
+        """This pretext for a run whose second stage runs on the device (True) or in the
+        loader workers (False)."""
+        return self

@@ -146,17 +146,27 @@ def test_prescaled_clip_transform_crops_without_resampling():
     assert len(hits) == 1
 
 
-@pytest.mark.parametrize("stage", ["device", "workers"])
+@pytest.mark.parametrize(
+    ("stage", "decode"), [("device", "workers"), ("workers", "workers"), ("device", "device")]
+)
 def test_datamodule_batches_are_the_same_wherever_the_second_stage_runs(
-    compose_train: Callable[..., DictConfig], stage: str
+    compose_train: Callable[..., DictConfig], stage: str, decode: str
 ) -> None:
-    cfg = compose_train(["experiment=st", f"data.device_stage={stage}", "data.num_workers=0"])
+    cfg = compose_train(
+        [
+            "experiment=st",
+            f"data.device_stage={stage}",
+            f"tasks.spatial.pretext.decode={decode}",
+            "data.num_workers=0",
+        ]
+    )
     datamodule, _ = build_data_and_model(cfg)
     datamodule.prepare_data()
     datamodule.setup("fit")
     assert datamodule.finishes_in_workers() == (stage == "workers")
     torch.manual_seed(0)
     batch = next(iter(datamodule.train_dataloader()))
+    batch = datamodule.transfer_batch_to_device(batch, torch.device("cpu"), 0)
     parts = datamodule.on_after_batch_transfer(batch, 0)
     torch.manual_seed(0)
     cfg_auto = compose_train(["experiment=st", "data.num_workers=0"])
