@@ -41,6 +41,15 @@ def end_report(summary: Mapping[str, Any], summary_path: str) -> str:
         f"status: {status}; steps: {summary.get('steps', '?')}; "
         f"wall time: {_duration(summary.get('wall_time_s'))}"
     )
+    speed = summary.get("throughput")
+    if speed:
+        mfu = speed.get("mfu")
+        lines.append(
+            f"speed: {speed['steps_per_s']:.3g} steps/s; waiting for data "
+            f"{100 * speed['data_wait_fraction']:.0f} % of training time"
+            + (f"; MFU {100 * mfu:.1f} %" if mfu is not None else "")
+            + f"; peak memory {speed['peak_memory_gb']:.2f} GB ({speed.get('device', '?')})"
+        )
     for dataset, skipped in (summary.get("skipped") or {}).items():
         reasons = ", ".join(f"{k}: {v}" for k, v in (skipped.get("reasons") or {}).items())
         lines.append(

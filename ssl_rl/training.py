@@ -18,6 +18,7 @@ from pytorch_lightning.utilities import rank_zero_only
 from ssl_rl.callbacks.divergence import DivergenceGuard
 from ssl_rl.callbacks.graceful_stop import GracefulStop
 from ssl_rl.callbacks.nn_retrieval import NearestNeighbourMonitor
+from ssl_rl.callbacks.throughput import ThroughputMonitor
 from ssl_rl.callbacks.train_metrics import TrainMetricWindow
 from ssl_rl.checkpoint_match import ExperimentStamp, check_checkpoint_matches
 from ssl_rl.data.datamodule import OrderingDataModule
@@ -59,6 +60,9 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
                 summary["skipped"] = skipped
         if trainers:
             summary.setdefault("steps", trainers[0].global_step)
+            speed = throughput_summary(trainers[0])
+            if speed is not None:
+                summary["throughput"] = speed
             _close_loggers(trainers[0])
 
     try:
@@ -201,6 +205,14 @@ def skipped_files(datamodule: OrderingDataModule) -> dict[str, dict[str, Any]]:
                 skipped[f"{task}/{split}"] = entry
                 log.warning("%s/%s: %d file(s) skipped: %s", task, split, count, entry)
     return skipped
+
+
+def throughput_summary(trainer: pl.Trainer) -> dict[str, Any] | None:
+    """The run's speed as its :class:`ThroughputMonitor` measured it (None without one)."""
+    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+        if isinstance(callback, ThroughputMonitor):
+            return callback.summary()
+    return None
 
 
 def _resume_wandb_run(cfg: DictConfig, checkpoint: dict[str, Any]) -> None:

@@ -19,6 +19,7 @@ from torch import Tensor
 
 from ssl_rl.callbacks.divergence import diverged
 from ssl_rl.callbacks.lightning_communicator import LightningCommunicator
+from ssl_rl.callbacks.throughput import excluded_from_throughput
 from ssl_rl.figures.image_logging import log_figure
 from ssl_rl.figures.policy import (
     fig4_figure,
@@ -158,16 +159,20 @@ class PermutationPolicyCallback(pl.Callback):
     ) -> None:
         step = trainer.global_step
         module = cast(PolicyHost, pl_module)
-        for task in module.schedule.active(step):
-            policy = self.tasks[task]
-            measure = functools.partial(
-                self._measure, trainer, pl_module, task, self.validation_parts[task]
-            )
-            report = policy.on_step(step, measure)
-            for metrics in report.metrics:
-                self._log(trainer, metrics, step)
-            if report.episode_closed and self._figures_due(policy):
-                self._save_figures(trainer, task, policy, step)
+        if self.timing.phase(step) is None:
+            return
+        # Validation, grouping, the update and figures are not training time.
+        with excluded_from_throughput(trainer):
+            for task in module.schedule.active(step):
+                policy = self.tasks[task]
+                measure = functools.partial(
+                    self._measure, trainer, pl_module, task, self.validation_parts[task]
+                )
+                report = policy.on_step(step, measure)
+                for metrics in report.metrics:
+                    self._log(trainer, metrics, step)
+                if report.episode_closed and self._figures_due(policy):
+                    self._save_figures(trainer, task, policy, step)
 
     def _measure(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, task: str, parts: Tensor
