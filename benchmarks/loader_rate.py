@@ -42,7 +42,7 @@ def _rate(loader: DataLoader, pretext, batches: int, device: torch.device) -> tu
         batch = next(iterator)
         samples += len(batch["offsets" if "offsets" in batch else "frames"])
         begin = time.perf_counter()
-        moved = {k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v
+        moved = {k: v if k in pretext.host_keys else v.to(device, non_blocking=True)
                  for k, v in batch.items()}  # fmt: skip
         parts = pretext.finish(moved)
         if device.type == "cuda":
@@ -53,20 +53,10 @@ def _rate(loader: DataLoader, pretext, batches: int, device: torch.device) -> tu
     return samples / elapsed, 1000 * finish_seconds / batches
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2))
-    parser.add_argument("--batches", type=int, default=20)
-    parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--photos", type=int, default=256)
-    parser.add_argument("--videos", type=int, default=16)
-    parser.add_argument("--frames", type=int, default=175)
-    parser.add_argument("--workdir", type=Path, default=None)
-    args = parser.parse_args()
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="loader_rate_"))
-    workers = max(1, args.workers)
-
+def _make_prepared_data(
+    workdir: Path, args: argparse.Namespace, workers: int
+) -> tuple[list[Path], list[Path]]:
+    """A 256 px mirror of photos and uint8 frame arrays of videos, made here."""
     originals = make_photos(workdir / "imagenet" / "train", args.photos)
     mirror_root = workdir / "mirror"
     prepare_images(
@@ -79,6 +69,29 @@ def main() -> None:
         workdir / "UCF-101", workdir / "arrays", workers, short, progress=False, format="uint8"
     )
     arrays = [workdir / "arrays" / v.parent.name / f"{v.stem}.npy" for v in videos]
+    return mirror, arrays
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workers", type=int, default=max(1, (os.cpu_count() or 2) // 2))
+    parser.add_argument("--batches", type=int, default=20)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--photos", type=int, default=256)
+    parser.add_argument("--videos", type=int, default=16)
+    parser.add_argument("--frames", type=int, default=175)
+    parser.add_argument("--workdir", type=Path, default=None)
+    parser.add_argument("--data", type=Path, default=None, help="prepared paper_fixture data")
+    args = parser.parse_args()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    workdir = args.workdir or Path(tempfile.mkdtemp(prefix="loader_rate_"))
+    workers = max(1, args.workers)
+
+    if args.data is not None:  # prepared paper-format data (benchmarks.paper_fixture)
+        mirror = sorted((args.data / "imagenet" / "train_256").glob("*/*.JPEG"))
+        arrays = sorted((args.data / "ucf101" / "UCF-101-uint8").glob("*/*.npy"))
+    else:
+        mirror, arrays = _make_prepared_data(workdir, args, workers)
 
     tasks = {
         "spatial": (ImagePretext(partial(JigsawTransform)), mirror),
@@ -100,6 +113,7 @@ def main() -> None:
             num_workers=workers,
             pin_memory=device.type == "cuda",
             persistent_workers=True,
+            collate_fn=pretext.collate,
             prefetch_factor=4,
         )
         per_second, finish_ms = _rate(loader, pretext, args.batches, device)

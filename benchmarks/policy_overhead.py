@@ -28,10 +28,11 @@ from pathlib import Path
 import torch
 
 from benchmarks.config import compose_train
+from benchmarks.paper_step import paper_model, random_parts, training_step
 from ssl_rl.policy.groups import group_permutations
 from ssl_rl.policy.network import PolicyNetwork
 from ssl_rl.policy.reinforce import ReinforceLearner
-from ssl_rl.training import build_data_and_model, train
+from ssl_rl.training import train
 
 RUNS = {"basic": ["experiment=st", "policy=none"], "monitor": ["experiment=st"],
         "policy": ["experiment=st_policy"]}  # fmt: skip
@@ -77,40 +78,18 @@ def _timed(
 
 
 def paper_shapes(batch: int, repeat: int, overrides: list[str]) -> dict[str, float]:
-    cfg = compose_train(
-        ["experiment=st_policy", "scale=paper", *overrides], Path(tempfile.mkdtemp())
-    )
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    model = build_data_and_model(cfg)[1].to(device)
-    optimizer = model.optimizer_factory(params=model.parameters())
+    cfg, model, device = paper_model(overrides)
     autocast = (
         torch.autocast("cuda", dtype=torch.bfloat16) if device.type == "cuda" else nullcontext()
     )
-
-    def random_parts(count: int, task: str) -> torch.Tensor:
-        spec = model.tasks[task]
-        size = spec.part_size
-        return torch.randn(count, spec.num_parts, 3, size, size, device=device)
-
-    parts = {task: random_parts(batch, task) for task in model.tasks}
-
-    def step() -> None:
-        with autocast:
-            loss = sum(
-                model._task_loss(t, p, model.samplers[t].draw(batch, device))[0]
-                for t, p in parts.items()
-            )
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-
+    step = training_step(model, random_parts(model, batch, device), device)
     seconds = {"step": _timed(step, device, repeat)[0]}
     holdout = cfg.data.policy_holdout
     learner = ReinforceLearner(PolicyNetwork(cfg.policy.num_groups, cfg.policy.hidden,
                                              neutral_start=True), **cfg.policy.learner)  # fmt: skip
     k, inits = cfg.policy.num_groups, cfg.policy.kmeans_inits
     for task in model.tasks:
-        x_val = random_parts(holdout, task)
+        x_val = random_parts(model, holdout, device)[task]
         with autocast:  # the training step warmed the kernels up; one call is minutes on a CPU
             seconds[f"validate_{task}"], s = _timed(
                 lambda t=task, x=x_val: model.validation_ratios(t, x), device, 1, False

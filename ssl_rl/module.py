@@ -11,9 +11,12 @@ import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
 from pytorch_lightning.utilities import rank_zero_info
 from torch import Tensor, nn
+from torch.func import functional_call
+from torch.utils.flop_counter import FlopCounterMode
 
 from ssl_rl.eval.pretrained import trunk_config
 from ssl_rl.nets.caffenet import CaffeNetTrunk
+from ssl_rl.nets.compilation import compile_in_place
 from ssl_rl.nets.order_head import OrderHead
 from ssl_rl.optimization import with_step_scheduler
 from ssl_rl.permutations import PermutationSet
@@ -40,6 +43,8 @@ class OrderingPretrainer(pl.LightningModule):
         optimizer: Callable[..., torch.optim.Optimizer],
         scheduler: Callable[..., Any] | None = None,
         seed: int = 0,
+        channels_last: bool = False,
+        compile_mode: str | None = None,
     ) -> None:
         super().__init__()
         schedule = _to_container(schedule)
@@ -66,12 +71,20 @@ class OrderingPretrainer(pl.LightningModule):
             self.permutations[name] = task.classes
             self.heads[name] = task.build_head(trunk.output_dim(task.part_size))
             self.samplers[name] = UniformSampler(task.num_classes, seed=seed + 7919 * (offset + 1))
+        self.channels_last = channels_last
+        if channels_last:
+            trunk.to(memory_format=torch.channels_last)
+        if compile_mode is not None:
+            compile_in_place([trunk, *self.heads.values()], compile_mode)
 
     # ----------------------------------------------------------------- forward parts
     def part_embeddings(self, parts: Tensor) -> Tensor:
         """Trunk on every part independently: (B, n, C, h, w) -> (B, n, D) flattened pool5."""
         b, n = parts.shape[:2]
-        pool5 = self.trunk(parts.flatten(0, 1))
+        images = parts.flatten(0, 1)
+        if self.channels_last:
+            images = images.contiguous(memory_format=torch.channels_last)
+        pool5 = self.trunk(images)
         return pool5.flatten(1).view(b, n, -1)
 
     def forward(self, task: str, shuffled_parts: Tensor) -> Tensor:
@@ -124,6 +137,27 @@ class OrderingPretrainer(pl.LightningModule):
             ratios = softmax_ratio(probs.flatten(0, 1), target).view(parts.shape[0], -1)
             s[indices.to(parts.device)] = ratios.T
         return s
+
+    def count_step_flops(self, batch: Mapping[str, Tensor]) -> int:
+        """Forward + backward FLOPs of one training step on ``batch``'s shapes (torch's
+        ``FlopCounterMode``), run on meta copies of the weights: nothing is computed, and no
+        weight, statistic or random number of the real run changes."""
+        state = {
+            name: torch.empty_like(value, device="meta").requires_grad_(value.requires_grad)
+            for name, value in [*self.named_parameters(), *self.named_buffers()]
+        }
+        counter = FlopCounterMode(display=False)
+        with counter, torch.compiler.set_stance("force_eager"):
+            total: Tensor | None = None
+            for task, parts in batch.items():
+                meta_parts = torch.empty_like(parts, device="meta")
+                idx = torch.zeros(parts.shape[0], dtype=torch.long, device="meta")
+                logits = functional_call(self, state, (task, meta_parts))
+                loss = F.cross_entropy(logits, idx)
+                total = loss if total is None else total + loss
+            if total is not None:
+                total.backward()
+        return int(counter.get_total_flops())
 
     # ----------------------------------------------------------------- training
     def _task_loss(

@@ -24,6 +24,7 @@ import colorsys
 import inspect
 import json
 import logging
+import multiprocessing
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -306,10 +307,12 @@ def generate_video_dataset(
     height: int = 96,
     seed: int = 0,
     progress: bool = True,
+    workers: int = 1,
 ) -> VideoDatasetPaths:
     """Writes the dataset under ``root`` (overwriting its files); the marker comes last.
 
-    ``num_frames`` is a length, or an inclusive (min, max) range drawn per clip.
+    ``num_frames`` is a length, or an inclusive (min, max) range drawn per clip. ``workers`` > 1
+    renders in that many processes; the files are the same either way.
     """
     if not 1 <= num_classes <= len(CLASS_SPECS):
         raise ValueError(f"num_classes must be in 1..{len(CLASS_SPECS)}, got {num_classes}")
@@ -338,29 +341,42 @@ def generate_video_dataset(
         (c, g, k) for c in range(num_classes) for g in range(1, groups + 1)
         for k in range(1, clips_per_group + 1)
     ]  # fmt: skip
-    for class_index, group, clip in tqdm(
-        jobs, desc="demo videos", unit="video", disable=not progress
-    ):
-        spec = specs[class_index]
-        group_rng = np.random.default_rng([seed, class_index, group])
-        clip_rng = np.random.default_rng([seed, class_index, group, clip])
-        length = int(clip_rng.integers(lengths[0], lengths[1] + 1))
-        frames = render_clip(spec, group_rng, clip_rng, length, width, height).frames
-        target = paths.video_root / spec.name / video_name(spec.name, group, clip)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        partial = target.with_name(target.name + ".partial")
-        write_avi(partial, frames, fps=FPS)
-        os.replace(partial, target)
+    clips = [(paths.video_root, seed, lengths, width, height, *job) for job in jobs]
+    bar = tqdm(total=len(clips), desc="demo videos", unit="video", disable=not progress)
+    with bar:
+        if workers > 1:
+            with multiprocessing.get_context("spawn").Pool(workers) as pool:
+                for _ in pool.imap_unordered(_write_clip, clips):
+                    bar.update()
+        else:
+            for clip in clips:
+                _write_clip(clip)
+                bar.update()
     _write_split_lists(paths, specs, groups, clips_per_group, tests)
     (root / MARKER).write_text(json.dumps(params, sort_keys=True))
     logger.info("generated %d demo videos under %s", len(jobs), root)
     return paths
 
 
+def _write_clip(job: tuple[Path, int, tuple[int, int], int, int, int, int, int]) -> None:
+    """Render and write one clip (a job of :func:`generate_video_dataset`)."""
+    video_root, seed, lengths, width, height, class_index, group, clip = job
+    spec = CLASS_SPECS[class_index]
+    group_rng = np.random.default_rng([seed, class_index, group])
+    clip_rng = np.random.default_rng([seed, class_index, group, clip])
+    length = int(clip_rng.integers(lengths[0], lengths[1] + 1))
+    frames = render_clip(spec, group_rng, clip_rng, length, width, height).frames
+    target = video_root / spec.name / video_name(spec.name, group, clip)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(target.name + ".partial")
+    write_avi(partial, frames, fps=FPS)
+    os.replace(partial, target)
+
+
 _GENERATOR_DEFAULTS = {
     name: parameter.default
     for name, parameter in inspect.signature(generate_video_dataset).parameters.items()
-    if name not in ("root", "progress")
+    if name not in ("root", "progress", "workers")
 }
 
 
@@ -402,10 +418,11 @@ def ensure_video_dataset(root: Path | str, **kwargs: object) -> VideoDatasetPath
     root = Path(root)
     marker = root / MARKER
     defaults = _GENERATOR_DEFAULTS
-    unknown = set(kwargs) - set(defaults) - {"progress"}
+    unknown = set(kwargs) - set(defaults) - {"progress", "workers"}
     if unknown:
         raise TypeError(f"unknown demo video parameters: {sorted(unknown)}")
-    wanted = _params(**{**defaults, **{k: v for k, v in kwargs.items() if k != "progress"}})
+    settings = {k: v for k, v in kwargs.items() if k not in ("progress", "workers")}
+    wanted = _params(**{**defaults, **settings})
     if marker.is_file():
         found = json.loads(marker.read_text())
         if found == wanted:

@@ -241,3 +241,14 @@ def test_rejects_impossible_parameters(tmp_path: Path) -> None:
         generate_video_dataset(tmp_path, **{**TINY, "num_classes": len(CLASS_SPECS) + 1})
     with pytest.raises(ValueError, match="even"):
         generate_video_dataset(tmp_path, **{**TINY, "width": 33})
+
+
+def test_worker_processes_write_the_same_files(tmp_path: Path) -> None:
+    settings = {"num_classes": 2, "groups": 4, "clips_per_group": 1, "num_frames": 3,
+                "width": 32, "height": 24, "progress": False}  # fmt: skip
+    one = generate_video_dataset(tmp_path / "one", **settings)
+    two = generate_video_dataset(tmp_path / "two", **settings, workers=2)
+    files = sorted(p.relative_to(one.root) for p in one.root.rglob("*") if p.is_file())
+    assert files == sorted(p.relative_to(two.root) for p in two.root.rglob("*") if p.is_file())
+    for name in files:
+        assert (one.root / name).read_bytes() == (two.root / name).read_bytes(), name
