@@ -3,10 +3,10 @@
 # H100/H200-class GPU with 16 cores (each part has its own time limit):
 #   1. paper-format data: ImageNet-format photos and UCF-101-format AVIs (benchmarks.paper_fixture),
 #      prepared with the project's own commands (prepare_images, prepare_frames --format uint8);
-#   2. the model step under each speed setting (benchmarks.step_levers);
-#   3. the policy's overhead at paper shapes (benchmarks.policy_overhead --paper-shapes);
-#   4. train.py experiment=st_policy scale=paper end to end, JPEGs decoded in the loader workers;
-#   5. the same with tasks.spatial.pretext.decode=device;
+#   2. the model step and the policy's overhead at paper shapes (policy_overhead --paper-shapes);
+#   3. train.py experiment=st_policy scale=paper end to end, JPEGs decoded in the loader workers;
+#   4. the same with tasks.spatial.pretext.decode=device;
+#   5. the model step under each speed setting (benchmarks.step_levers);
 #   6. the loaders' rate per worker process (the cores each input path needs).
 # Writes everything to docs/results/gpu/<gpu>_<date>.txt; its last line holds the figures.
 set -uo pipefail
@@ -38,16 +38,16 @@ timeout 90 $PY -m ssl_rl.data.prepare_frames --src "$WORK/ucf101/UCF-101" \
   --dst "$WORK/ucf101/UCF-101-uint8" --format uint8 --for-transform 128,112,64 \
   --workers "$CORES" --no-progress | tail -1
 echo "data ready in $(( $(date +%s) - start )) s"
-echo "== 2. the paper-scale model step under each speed setting"
-timeout 150 $PY -m benchmarks.step_levers --repeat 20 | tee "$WORK/levers.txt"
-echo "== 3. the policy's overhead at paper shapes"
+echo "== 2. the model step (defaults) and the policy's overhead at paper shapes"
 timeout 90 $PY -m benchmarks.policy_overhead --paper-shapes --repeat 20 | tee "$WORK/overhead.txt"
-echo "== 4. end to end: train.py experiment=st_policy scale=paper, decode in the loader workers"
+echo "== 3. end to end: train.py experiment=st_policy scale=paper, decode in the loader workers"
 timeout 150 $PY -m benchmarks.e2e_train --data "$WORK" --steps "$STEPS" --name workers \
   "data.num_workers=$WORKERS" | tee "$WORK/e2e_workers.txt"
-echo "== 5. end to end with tasks.spatial.pretext.decode=device"
+echo "== 4. end to end with tasks.spatial.pretext.decode=device"
 timeout 150 $PY -m benchmarks.e2e_train --data "$WORK" --steps "$STEPS" --name decode_device \
   "data.num_workers=$WORKERS" tasks.spatial.pretext.decode=device | tee "$WORK/e2e_device.txt"
+echo "== 5. the model step under each speed setting"
+timeout 150 $PY -m benchmarks.step_levers --repeat 20 | tee "$WORK/levers.txt"
 echo "== 6. the loaders per worker process (prepared data), and the device stage"
 timeout 90 $PY -m benchmarks.loader_rate --data "$WORK" --workers "$WORKERS" --batches 20
 echo "== figures"
