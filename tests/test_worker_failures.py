@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import torch
 
-import ssl_rl  # noqa: F401  (registers the config resolvers)
+from ssl_rl.data.worker_deaths import is_worker_death
 from tests.conftest import tiny_train_overrides
 
 REPO = Path(__file__).resolve().parents[1]
@@ -139,3 +139,12 @@ def test_worker_restart_goes_on_to_the_uninterrupted_result(
     for key in ("steps", "metrics", "policy"):
         assert summary[key] == reference[key], key
     _assert_same_weights(straight_run, restarted)
+
+
+def test_only_a_worker_gone_counts_as_a_death() -> None:
+    assert is_worker_death(RuntimeError("DataLoader worker (pid(s) 12) exited unexpectedly"))
+    assert is_worker_death(RuntimeError("DataLoader worker (pid 12) is killed by signal: Killed."))
+    assert is_worker_death(ConnectionResetError(104, "Connection reset by peer"))
+    # A file that raises in a worker is handed over as its own error: not a death to retry.
+    assert not is_worker_death(EOFError("Caught EOFError in DataLoader worker process 0."))
+    assert not is_worker_death(RuntimeError("CUDA out of memory"))

@@ -28,8 +28,11 @@ def is_worker_death(error: BaseException) -> bool:
     """Whether ``error``, raised by reading a DataLoader, reports a worker (or its pin
     thread) gone: PyTorch's message, or the broken connection of a worker killed while it
     handed over a batch."""
+    message = str(error)
+    if "in DataLoader worker process" in message:
+        return False  # the dataset's own error, raised in a worker and handed over
     if isinstance(error, RuntimeError):
-        return str(error).startswith(_DEATH_MESSAGES)
+        return message.startswith(_DEATH_MESSAGES)
     return isinstance(error, (ConnectionError, EOFError))
 
 
@@ -52,11 +55,14 @@ def defer_worker_deaths() -> Callable[[], None]:
                 reported.add(str(error))
                 log.warning("%s; its loader stops at its next batch", str(error).strip(" ."))
 
+    def restore() -> None:
+        signal.signal(signal.SIGCHLD, torch_handler)
+
     signal.signal(signal.SIGCHLD, handler)
-    return lambda: signal.signal(signal.SIGCHLD, torch_handler)
+    return restore
 
 
-def shut_down_workers(loader: DataLoader, iterator: Iterator[Any]) -> None:
+def shut_down_workers(loader: DataLoader[Any], iterator: Iterator[Any]) -> None:
     """End ``iterator``'s workers (the live ones too) so that ``iter(loader)`` starts new ones.
 
     A persistent-worker loader keeps its iterator and would reuse the broken one; shutting it
