@@ -16,6 +16,7 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
+from ssl_rl.checkpoint_io import check_complete
 from ssl_rl.run_errors import ConfigRefused
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
@@ -47,6 +48,9 @@ def resume_arguments(argv: Sequence[str]) -> list[str]:
     if not values or values[-1] in ("", "null"):
         return list(argv)
     run_dir = run_dir_of(values[-1])
+    last = run_dir / "checkpoints" / "last.ckpt"
+    if last.is_file():
+        check_complete(last, "resume")  # before Hydra writes into the run directory
     # The checkpoint supersedes how the run started (an earlier resume, init_from).
     saved_overrides = [
         o

@@ -18,8 +18,10 @@ from pytorch_lightning.utilities import rank_zero_only
 from ssl_rl.callbacks.divergence import DivergenceGuard
 from ssl_rl.callbacks.graceful_stop import GracefulStop
 from ssl_rl.callbacks.nn_retrieval import NearestNeighbourMonitor
+from ssl_rl.callbacks.save_on_failure import SaveOnFailure
 from ssl_rl.callbacks.throughput import ThroughputMonitor
 from ssl_rl.callbacks.train_metrics import TrainMetricWindow
+from ssl_rl.checkpoint_io import AtomicCheckpointIO, check_complete
 from ssl_rl.checkpoint_match import ExperimentStamp, check_checkpoint_matches
 from ssl_rl.data.datamodule import OrderingDataModule
 from ssl_rl.data.errors import DatasetError
@@ -58,11 +60,16 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
             skipped = skipped_files(datamodules[0])
             if skipped:
                 summary["skipped"] = skipped
+            if datamodules[0].worker_restarts_used:
+                summary["worker_restarts"] = datamodules[0].worker_restarts_used
         if trainers:
             summary.setdefault("steps", trainers[0].global_step)
             speed = throughput_summary(trainers[0])
             if speed is not None:
                 summary["throughput"] = speed
+            savers = [c for c in trainers[0].callbacks if isinstance(c, SaveOnFailure)]
+            if summary["status"] == "failed" and savers and savers[0].failure:
+                summary.update(savers[0].failure)
             _close_loggers(trainers[0])
 
     try:
@@ -74,6 +81,7 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
     finally:
         if rank_zero_only.rank == 0:
             log.info("run ended:\n%s", end_report(summary, str(summary_path)))
+            _log_how_to_continue(summary, output_dir)
     return summary
 
 
@@ -91,6 +99,8 @@ def _fit(
     ckpt_path = resolve_checkpoint(resume or cfg.ckpt_path, "resume" if resume else "ckpt_path")
     if ckpt_path is None:
         ckpt_path = requeued_checkpoint(output_dir)
+    if ckpt_path is not None:
+        check_complete(ckpt_path, "resume" if resume else "ckpt_path")
     if ckpt_path is not None and init_from:
         raise ConfigRefused(
             "ckpt_path resumes a run (everything restored) and init_from starts a new one "
@@ -109,6 +119,7 @@ def _fit(
         summary["init_from"] = str(load_initial_weights(model, init_from))
     window = TrainMetricWindow()
     callbacks = [*instantiate_group(cfg.get("callbacks")), window, DivergenceGuard()]
+    callbacks.append(SaveOnFailure())
     callbacks.append(ExperimentStamp(str(cfg.name)))
     policy = hydra.utils.instantiate(cfg.policy, _convert_="all") if cfg.get("policy") else None
     if policy is not None:
@@ -116,7 +127,9 @@ def _fit(
     # Last: a stop saves the state every other callback has reached at the step boundary.
     callbacks.append(GracefulStop())
     loggers: list[Logger] = instantiate_group(cfg.get("logger"))
-    trainer = hydra.utils.instantiate(cfg.trainer, callbacks=callbacks, logger=loggers)
+    trainer = hydra.utils.instantiate(
+        cfg.trainer, callbacks=callbacks, logger=loggers, plugins=[AtomicCheckpointIO()]
+    )
     trainers.append(trainer)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
@@ -242,6 +255,20 @@ def _last_checkpoint(trainer: pl.Trainer) -> str | None:
         return None
     last = getattr(callback, "last_model_path", "") or callback.best_model_path
     return last or None
+
+
+def _log_how_to_continue(summary: dict[str, Any], output_dir: Path) -> None:
+    """A failed run with a checkpoint: the one line that continues it."""
+    last = output_dir / "checkpoints" / "last.ckpt"
+    if summary.get("status") == "failed" and last.is_file():
+        log.error(
+            "run %s failed at step %s (%s); continue from %s with `python train.py resume=%s`",
+            output_dir,
+            summary.get("failed_step", summary.get("steps", "?")),
+            summary.get("error_type", "error"),
+            summary.get("checkpoint", last),
+            output_dir,
+        )
 
 
 def _close_loggers(trainer: pl.Trainer | None) -> None:

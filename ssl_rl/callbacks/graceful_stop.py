@@ -5,12 +5,12 @@ from __future__ import annotations
 import logging
 import signal
 from collections.abc import Callable
-from pathlib import Path
 from types import FrameType
 from typing import Any
 
 import pytorch_lightning as pl
 
+from ssl_rl.checkpoint_io import save_last
 from ssl_rl.run_errors import RunInterrupted
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,7 @@ class GracefulStop(pl.Callback):
         if not trainer.strategy.reduce_boolean_decision(signum is not None, all=False):
             return
         signum = signum or signal.SIGTERM  # another rank got it
-        path = self._save(trainer)
+        path = save_last(trainer)
         name = signal.Signals(signum).name
         then = None
         if signum != signal.SIGINT and signum != signal.SIGTERM and callable(self._requeue):
@@ -93,15 +93,3 @@ class GracefulStop(pl.Callback):
         if self.signum == signal.SIGINT:
             raise KeyboardInterrupt  # the second Ctrl-C: stop at once
         self._on_signal(signum, frame)
-
-    @staticmethod
-    def _save(trainer: pl.Trainer) -> str:
-        callback = trainer.checkpoint_callback
-        directory = getattr(callback, "dirpath", None) or Path(trainer.default_root_dir) / (
-            "checkpoints"
-        )
-        path = Path(directory) / "last.ckpt"
-        trainer.save_checkpoint(path)
-        if callback is not None:
-            callback.last_model_path = str(path)  # type: ignore[attr-defined]
-        return str(path)

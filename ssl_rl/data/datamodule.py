@@ -16,6 +16,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 
 from ssl_rl.data.endless_sampling import EndlessShuffleSampler, SeededDraws
 from ssl_rl.data.scheduled_loader import ScheduledTaskLoader
+from ssl_rl.data.worker_deaths import is_worker_death
 from ssl_rl.data.worker_signals import ignore_stop_signals
 from ssl_rl.schedule import TaskSchedule
 from ssl_rl.tasks import PretextData, PretextTask
@@ -53,6 +54,7 @@ class OrderingDataModule(pl.LightningDataModule):
         seed: int = 0,
         pin_memory: bool = True,
         device_stage: str = "auto",
+        worker_restarts: int = 0,
     ) -> None:
         super().__init__()
         self.pretext_tasks = dict(tasks)
@@ -68,6 +70,8 @@ class OrderingDataModule(pl.LightningDataModule):
         if device_stage not in ("auto", "device", "workers"):
             raise ValueError(f"data.device_stage must be auto, device or workers: {device_stage!r}")
         self.device_stage = device_stage
+        self.worker_restarts = worker_restarts
+        self.worker_restarts_used = 0
         self._is_set_up = False
         # Each task's pretext data as this run places its second stage (see `setup`).
         self.pretexts: dict[str, PretextData] = {}
@@ -132,19 +136,39 @@ class OrderingDataModule(pl.LightningDataModule):
         trainer = self.trainer
         accumulate = trainer.accumulate_grad_batches if trainer is not None else 1
 
-        def start_step() -> int:
-            # On resume, skip the draws the earlier run consumed so the data continues exactly.
-            step = trainer.global_step if trainer is not None else 0
+        def seek(step: int, micro: int = 0) -> None:
+            # Skip the draws consumed before (step, micro) so the data continues exactly.
             for task, sampler in samplers.items():
                 batches = self.schedule.steps_active(task, step) * accumulate
+                batches += micro if task in self.schedule.active(step) else 0
                 sampler.start = batches * self.batch_size
+
+        def start_step() -> int:
+            step = trainer.global_step if trainer is not None else 0  # > 0 on resume
+            seek(step)
             return step
+
+        def restart(step: int, micro: int, error: BaseException) -> bool:
+            if not is_worker_death(error) or self.worker_restarts_used >= self.worker_restarts:
+                return False
+            self.worker_restarts_used += 1
+            log.warning(
+                "%s at step %d: new loader workers, same data from there on "
+                "(restart %d of data.worker_restarts=%d)",
+                error,
+                step,
+                self.worker_restarts_used,
+                self.worker_restarts,
+            )
+            seek(step, micro)
+            return True
 
         return ScheduledTaskLoader(
             loaders,
             active_tasks=self.schedule.active,
             start_step=start_step,
             accumulate_grad_batches=accumulate,
+            restart=restart,
         )
 
     def val_dataloader(self) -> list[DataLoader]:
