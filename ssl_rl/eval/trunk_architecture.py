@@ -25,7 +25,8 @@ def command_line_keys(overrides: Iterable[str], prefix: str = "trunk.") -> set[s
     return keys
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
+    """Equal, numbers up to float rounding (a width of 0.125 read back from JSON or YAML)."""
     if isinstance(a, int | float) and isinstance(b, int | float):
         return math.isclose(float(a), float(b))
     return bool(a == b)
@@ -49,7 +50,7 @@ def checkpoint_architecture(
         f"trunk.{key}={configured[key]} on the command line, but the checkpoint's trunk has "
         f"{key}={saved[key]}"
         for key in ARCHITECTURE_KEYS
-        if key in explicit and key in saved and not _same(configured[key], saved[key])
+        if key in explicit and key in saved and not same_value(configured[key], saved[key])
     ]
     if conflicts:
         raise CheckpointMismatchError(
