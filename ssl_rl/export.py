@@ -57,7 +57,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigRefused, FileNotFoundError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    print(f"wrote {args.out}: {metadata}")
+    print(f"wrote {args.out}; its header:")
+    for key, value in metadata.items():
+        print(f"  {key}: {value}")
     return 0
 
 

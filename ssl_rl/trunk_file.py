@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
-from safetensors.torch import save_file
+from safetensors.torch import load_file, save_file
 
 import ssl_rl
 from ssl_rl.checkpoint_file import CheckpointMismatchError
@@ -102,9 +102,9 @@ def read_trunk_file(path: Path) -> TrunkFile:
     """Read a trunk file written by :func:`write_trunk_file`; a damaged one, or a safetensors
     file of something else, is a :class:`CheckpointMismatchError` naming it."""
     try:
-        with safe_open(str(path), framework="pt", device="cpu") as handle:
+        with safe_open(str(path), framework="pt") as handle:
             raw = handle.metadata() or {}
-            tensors = {k: handle.get_tensor(k) for k in handle.keys()}  # noqa: SIM118
+        tensors = load_file(path)
     except (SafetensorError, OSError, ValueError) as error:
         raise CheckpointMismatchError(
             f"{path}: a damaged or truncated safetensors file ({error})"
