@@ -22,6 +22,7 @@ from ssl_rl.run_errors import ConfigRefused
 # The first bytes of each format: a torch zip archive, and a safetensors header (8-byte
 # little-endian length, then a JSON object).
 _ZIP_MAGIC = b"PK\x03\x04"
+_PICKLE_PROTO = b"\x80"  # torch's legacy (non-zip) format starts with a pickle
 _SAFETENSORS_MAX_HEADER = 100_000_000
 
 
@@ -54,7 +55,9 @@ def load_checkpoint(
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust, mmap=mmap)
     except pickle.UnpicklingError as error:
-        if trust:
+        # The safe unpickler also stops at bytes that are no pickle at all (a text file).
+        head = _head(path)
+        if trust or (head != _ZIP_MAGIC and head[:1] != _PICKLE_PROTO):
             raise _unreadable(path, error, context) from error
         raise CheckpointMismatchError(_refusal(path, context)) from None
     except Exception as error:  # torch raises several types for truncated / foreign files
@@ -77,14 +80,22 @@ def _refusal(path: Path, context: str) -> str:
     )
 
 
-def _unreadable(path: Path, error: Exception, context: str) -> CheckpointMismatchError:
+def _head(path: Path) -> bytes:
     with open(path, "rb") as handle:
-        head = handle.read(4)
-    if head == _ZIP_MAGIC:
-        what = "a damaged or truncated PyTorch checkpoint (its zip archive cannot be read)"
-    elif head[:1] == b"\x80":
-        what = "a damaged or truncated PyTorch checkpoint (old pickle format)"
-    else:
-        what = "neither a PyTorch checkpoint (.ckpt written by train.py) nor a safetensors file"
-    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-    return CheckpointMismatchError(f"{context}{path}: {what} ({first_line[:200]})")
+        return handle.read(4)
+
+
+def _unreadable(path: Path, error: Exception, context: str) -> CheckpointMismatchError:
+    head = _head(path)
+    if head != _ZIP_MAGIC and head[:1] != _PICKLE_PROTO:
+        return CheckpointMismatchError(
+            f"{context}{path}: neither a PyTorch checkpoint (.ckpt written by train.py) nor a "
+            "safetensors file"
+        )
+    kind = "its zip archive" if head == _ZIP_MAGIC else "its pickle (old format)"
+    # torch's first sentence says what failed; the rest is advice for other cases.
+    detail = str(error).strip().split(". ")[0].splitlines()[0] if str(error).strip() else ""
+    return CheckpointMismatchError(
+        f"{context}{path}: a damaged or truncated PyTorch checkpoint ({kind} cannot be read: "
+        f"{detail[:200] or type(error).__name__})"
+    )

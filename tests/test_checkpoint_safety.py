@@ -129,7 +129,7 @@ def _bad_file(kind: str, source: Path, tmp_path: Path) -> tuple[Path, list[str],
         return path, [], r"cut\.ckpt: a damaged or truncated PyTorch checkpoint"
     if kind == "foreign":
         path = tmp_path / "notes.ckpt"
-        path.write_text("these are my notes, not weights\n")
+        path.write_text("# My notes\nnot weights\n")
         return path, [], r"notes\.ckpt: neither a PyTorch checkpoint .* nor a safetensors file"
     exported = tmp_path / "trunk.safetensors"
     export(source, exported)
@@ -160,6 +160,14 @@ def test_bad_weight_files_are_refused_without_a_traceback(
     assert code != 0
     assert re.search(message, output), output[-2000:]
     assert "Traceback" not in output
+
+
+@pytest.mark.parametrize("text", ["# notes\n", "notes\n", "{}", ""])
+def test_a_file_of_another_kind_is_named_as_such(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "notes.ckpt"
+    path.write_text(text)
+    with pytest.raises(CheckpointMismatchError, match=r"notes\.ckpt: neither a PyTorch checkpoint"):
+        load_pretrained_trunk(CaffeNetTrunk(width=0.125), path)
 
 
 def _exported_with(tmp_path: Path, change: str) -> Path:
