@@ -15,8 +15,8 @@ from pathlib import Path
 
 from torch import nn
 
+from ssl_rl.checkpoint_file import CheckpointMismatchError
 from ssl_rl.eval.pretrained import (
-    CheckpointMismatchError,
     key_mismatches,
     read_checkpoint,
     resolve_pretrained_path,

@@ -18,9 +18,6 @@ log = logging.getLogger(__name__)
 TRUNK_PREFIX = "trunk."
 
 
-__all__ = ["CheckpointMismatchError", "load_pretrained_trunk", "read_checkpoint"]
-
-
 @dataclass(frozen=True)
 class TrunkLoadReport:
     """What was loaded: the file, the trunk tensors copied, and the keys left behind."""
