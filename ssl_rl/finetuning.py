@@ -50,7 +50,7 @@ def finetune(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
         summary["trunk"] = {key: cfg.trunk[key] for key in ARCHITECTURE_KEYS}
         trunk: CaffeNetTrunk = hydra.utils.instantiate(cfg.trunk)
         if cfg.ckpt:
-            report = load_pretrained_trunk(trunk, cfg.ckpt)
+            report = load_pretrained_trunk(trunk, cfg.ckpt, trust=cfg.trust_checkpoint)
             summary.update(ckpt=str(report.path), pretrained_steps=report.trained_steps)
         kind = cfg.eval.kind
         if kind == "nn":
@@ -71,7 +71,8 @@ def adopt_checkpoint_architecture(cfg: DictConfig) -> None:
     explicit = (
         command_line_keys(HydraConfig.get().overrides.task) if HydraConfig.initialized() else set()
     )
-    architecture = checkpoint_architecture(cfg.trunk, saved_trunk_config(path), explicit, path)
+    saved = saved_trunk_config(path, trust=cfg.trust_checkpoint)
+    architecture = checkpoint_architecture(cfg.trunk, saved, explicit, path)
     for key, value in architecture.items():
         if cfg.trunk[key] != value:
             log.info("trunk.%s=%s from the checkpoint (configured: %s)", key, value, cfg.trunk[key])

@@ -30,6 +30,7 @@ ALLOWED_PREFIXES = (
     "resume",
     "ckpt_path",
     "init_from",
+    "trust_checkpoint",
 )
 
 

@@ -10,7 +10,6 @@ from typing import Any
 
 import hydra
 import pytorch_lightning as pl
-import torch
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import Logger, WandbLogger
 from pytorch_lightning.utilities import rank_zero_only
@@ -21,6 +20,7 @@ from ssl_rl.callbacks.nn_retrieval import NearestNeighbourMonitor
 from ssl_rl.callbacks.save_on_failure import SaveOnFailure
 from ssl_rl.callbacks.throughput import ThroughputMonitor
 from ssl_rl.callbacks.train_metrics import TrainMetricWindow
+from ssl_rl.checkpoint_file import is_safetensors, load_checkpoint
 from ssl_rl.checkpoint_io import AtomicCheckpointIO, check_complete
 from ssl_rl.checkpoint_match import ExperimentStamp, check_checkpoint_matches
 from ssl_rl.data.datamodule import OrderingDataModule
@@ -106,7 +106,8 @@ def _fit(
             "ckpt_path resumes a run (everything restored) and init_from starts a new one "
             "from its weights only; set one of them"
         )
-    checkpoint = torch.load(ckpt_path, map_location="cpu", weights_only=False) if ckpt_path else {}
+    trust = bool(cfg.get("trust_checkpoint", False))
+    checkpoint = resume_checkpoint(ckpt_path, trust) if ckpt_path else {}
     if ckpt_path is not None:
         _resume_wandb_run(cfg, checkpoint)
         summary["resumed_from"] = {"checkpoint": ckpt_path, "step": checkpoint.get("global_step")}
@@ -116,7 +117,7 @@ def _fit(
         check_checkpoint_matches(checkpoint, ckpt_path, model, str(cfg.name))
     del checkpoint
     if init_from:
-        summary["init_from"] = str(load_initial_weights(model, init_from))
+        summary["init_from"] = str(load_initial_weights(model, init_from, trust=trust))
     window = TrainMetricWindow()
     callbacks = [*instantiate_group(cfg.get("callbacks")), window, DivergenceGuard()]
     callbacks.append(SaveOnFailure())
@@ -133,7 +134,8 @@ def _fit(
     trainers.append(trainer)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
+    # Lightning reads the file again: weights-only too (it was checked safe above).
+    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trust)
     _save_final_checkpoint(trainer)
     val_metrics = trainer.validate(model, datamodule=datamodule, verbose=False)
     final = {**window.means(), **{k: v for d in val_metrics for k, v in d.items()}}
@@ -184,6 +186,20 @@ def resolve_checkpoint(value: str | None, key: str = "ckpt_path") -> str | None:
             "containing checkpoints/last.ckpt"
         )
     return str(path)
+
+
+def resume_checkpoint(path: str, trust: bool = False) -> dict[str, Any]:
+    """The checkpoint a run resumes from, read weights-only unless ``trust``; an exported trunk
+    (weights only: no optimiser, step or policy) is refused with what to use instead."""
+    if is_safetensors(Path(path)):
+        raise ConfigRefused(
+            f"{path}: an exported trunk holds weights only, not the optimiser, step and policy "
+            "a resume needs; start a new run from it with init_from= instead"
+        )
+    checkpoint = load_checkpoint(path, trust=trust)
+    if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
+        raise ConfigRefused(f"{path}: not a train.py checkpoint (no 'state_dict' entry)")
+    return checkpoint
 
 
 def requeued_checkpoint(output_dir: Path) -> str | None:

@@ -1,4 +1,4 @@
-"""Load the shared trunk of a ``train.py`` checkpoint into a transfer model, strictly."""
+"""Load the shared trunk of a ``train.py`` checkpoint or exported trunk into a model, strictly."""
 
 from __future__ import annotations
 
@@ -9,15 +9,13 @@ from typing import Any
 
 import torch
 
+from ssl_rl.checkpoint_file import CheckpointMismatchError, is_safetensors, load_checkpoint
 from ssl_rl.nets.caffenet import CaffeNetTrunk
+from ssl_rl.trunk_file import read_trunk_file
 
 log = logging.getLogger(__name__)
 
 TRUNK_PREFIX = "trunk."
-
-
-class CheckpointMismatchError(RuntimeError):
-    """The checkpoint's trunk does not fit the configured one (keys, shapes or architecture)."""
 
 
 @dataclass(frozen=True)
@@ -42,29 +40,40 @@ def trunk_config(trunk: CaffeNetTrunk) -> dict[str, Any]:
 
 
 def resolve_pretrained_path(value: str | Path, key: str = "ckpt") -> Path:
-    """A checkpoint file, or a ``train.py`` run directory (its ``checkpoints/last.ckpt``);
-    ``key`` is the config key named in the error."""
+    """A checkpoint or exported ``.safetensors`` trunk, or a ``train.py`` run directory (its
+    ``checkpoints/last.ckpt``); ``key`` is the config key named in the error."""
     path = Path(value).expanduser()
     if path.is_dir():
         path = path / "checkpoints" / "last.ckpt"
     if not path.is_file():
         hint = ", or ckpt=null for the random-init baseline" if key == "ckpt" else ""
         raise FileNotFoundError(
-            f"{key}={value!r}: no checkpoint at {path}. Pass a .ckpt written by train.py or its "
-            f"run directory (outputs/<experiment>/<time>/){hint}."
+            f"{key}={value!r}: no checkpoint at {path}. Pass a .ckpt written by train.py, its "
+            f"run directory (outputs/<experiment>/<time>/) or an exported .safetensors{hint}."
         )
     return path
 
 
-def read_checkpoint(path: Path, context: str = "") -> tuple[dict[str, Any], dict[str, Any]]:
-    """The checkpoint dict written by ``train.py`` and its ``state_dict``; a file that is not
-    one is a :class:`CheckpointMismatchError` naming it (``context`` prefixes the message)."""
-    try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as error:  # torch raises several types for truncated / foreign files
-        raise CheckpointMismatchError(
-            f"{context}{path}: cannot be read as a PyTorch checkpoint ({error})"
-        ) from error
+def read_checkpoint(
+    path: Path, context: str = "", trust: bool = False
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The checkpoint dict written by ``train.py`` and its ``state_dict``, read weights-only
+    (``trust``: the full unpickler, for one's own older files). An exported ``.safetensors``
+    trunk reads as a checkpoint of its tensors (``trunk.*``, ``heads.*``, ``permutations.*``)
+    with ``trunk_config``, ``global_step``, ``experiment`` and ``format`` from its header. A
+    file that is neither is a :class:`CheckpointMismatchError` naming it (``context`` prefixes
+    the message)."""
+    if is_safetensors(path):
+        exported = read_trunk_file(path)
+        checkpoint = {
+            "state_dict": exported.state,
+            "trunk_config": exported.trunk_config,
+            "global_step": exported.steps,
+            "experiment": exported.metadata.get("experiment"),
+            "format": "safetensors",
+        }
+        return checkpoint, exported.state
+    checkpoint = load_checkpoint(path, trust=trust, context=context)
     state = checkpoint.get("state_dict") if isinstance(checkpoint, dict) else None
     if not isinstance(state, dict):
         raise CheckpointMismatchError(
@@ -95,14 +104,17 @@ def key_mismatches(
     return lines
 
 
-def saved_trunk_config(path: Path) -> dict[str, Any] | None:
-    """The ``trunk_config`` a ``train.py`` checkpoint records (None if it has none)."""
-    checkpoint, _ = read_checkpoint(path)
+def saved_trunk_config(path: Path, trust: bool = False) -> dict[str, Any] | None:
+    """The ``trunk_config`` a checkpoint (or an exported trunk's header) records (None if it
+    has none)."""
+    checkpoint, _ = read_checkpoint(path, trust=trust)
     saved = checkpoint.get("trunk_config")
     return dict(saved) if isinstance(saved, dict) else None
 
 
-def load_pretrained_trunk(trunk: CaffeNetTrunk, ckpt: str | Path) -> TrunkLoadReport:
+def load_pretrained_trunk(
+    trunk: CaffeNetTrunk, ckpt: str | Path, trust: bool = False
+) -> TrunkLoadReport:
     """Copy the ``trunk.*`` tensors of a pretraining checkpoint into ``trunk``, strictly.
 
     Every trunk parameter and buffer must be in the checkpoint with the same shape, and the
@@ -112,7 +124,7 @@ def load_pretrained_trunk(trunk: CaffeNetTrunk, ckpt: str | Path) -> TrunkLoadRe
     shape: a trunk pretrained at stride 2 on tiles transfers to stride 4 at 227 px.
     """
     path = resolve_pretrained_path(ckpt)
-    checkpoint, state = read_checkpoint(path)
+    checkpoint, state = read_checkpoint(path, trust=trust)
     trunk_state = {
         k[len(TRUNK_PREFIX) :]: v for k, v in state.items() if k.startswith(TRUNK_PREFIX)
     }

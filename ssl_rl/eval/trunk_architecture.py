@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ssl_rl.eval.pretrained import CheckpointMismatchError
+from ssl_rl.checkpoint_file import CheckpointMismatchError
 
 # The constructor arguments that fix the trunk's parameter shapes. conv1's stride is not one:
 # a trunk pretrained at stride 2 on tiles transfers at stride 4 to 227 px inputs.
@@ -25,7 +25,8 @@ def command_line_keys(overrides: Iterable[str], prefix: str = "trunk.") -> set[s
     return keys
 
 
-def _same(a: Any, b: Any) -> bool:
+def same_value(a: Any, b: Any) -> bool:
+    """Equal, numbers up to float rounding (a width of 0.125 read back from JSON or YAML)."""
     if isinstance(a, int | float) and isinstance(b, int | float):
         return math.isclose(float(a), float(b))
     return bool(a == b)
@@ -49,7 +50,7 @@ def checkpoint_architecture(
         f"trunk.{key}={configured[key]} on the command line, but the checkpoint's trunk has "
         f"{key}={saved[key]}"
         for key in ARCHITECTURE_KEYS
-        if key in explicit and key in saved and not _same(configured[key], saved[key])
+        if key in explicit and key in saved and not same_value(configured[key], saved[key])
     ]
     if conflicts:
         raise CheckpointMismatchError(

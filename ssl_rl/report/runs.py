@@ -19,6 +19,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from ssl_rl.checkpoint_file import CheckpointMismatchError, load_checkpoint
+
 log = logging.getLogger(__name__)
 
 SUMMARY_FILE = "summary.json"
@@ -242,9 +244,9 @@ def _read_checkpoint(run: Run) -> None:
         return
     try:
         # mmap: the weights stay on disk, only the small callback states are read.
-        checkpoint = torch.load(path, map_location="cpu", weights_only=False, mmap=True)
-    except Exception as error:  # truncated or foreign files raise several types
-        log.warning("%s: cannot be read (%s); no policy history for this run", path, error)
+        checkpoint = load_checkpoint(path, mmap=True)
+    except CheckpointMismatchError as error:  # truncated, foreign or unsafe (nothing ran)
+        log.warning("%s; no policy history for this run", error)
         return
     run.trunk_config = checkpoint.get("trunk_config")
     callbacks: dict[str, Any] = checkpoint.get("callbacks") or {}
