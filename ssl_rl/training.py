@@ -25,7 +25,7 @@ from ssl_rl.data.errors import DatasetError
 from ssl_rl.data_roots import with_data_roots
 from ssl_rl.init_from import load_initial_weights
 from ssl_rl.module import OrderingPretrainer
-from ssl_rl.run_errors import ConfigRefused
+from ssl_rl.run_errors import CheckpointNotFound, ConfigRefused
 from ssl_rl.run_report import end_report
 from ssl_rl.run_summary import recorded_run, task_metrics
 from ssl_rl.tasks import build_tasks
@@ -162,7 +162,7 @@ def resolve_checkpoint(value: str | None, key: str = "ckpt_path") -> str | None:
     if path.is_dir():
         path = path / "checkpoints" / "last.ckpt"
     if not path.is_file():
-        raise FileNotFoundError(
+        raise CheckpointNotFound(
             f"{key}={value!r}: no checkpoint at {path}; pass a .ckpt file or a run directory "
             "containing checkpoints/last.ckpt"
         )

@@ -10,13 +10,14 @@ from typing import Any
 import torch
 
 from ssl_rl.nets.caffenet import CaffeNetTrunk
+from ssl_rl.run_errors import CheckpointNotFound, ConfigRefused
 
 log = logging.getLogger(__name__)
 
 TRUNK_PREFIX = "trunk."
 
 
-class CheckpointMismatchError(RuntimeError):
+class CheckpointMismatchError(ConfigRefused, RuntimeError):
     """The checkpoint's trunk does not fit the configured one (keys, shapes or architecture)."""
 
 
@@ -49,7 +50,7 @@ def resolve_pretrained_path(value: str | Path, key: str = "ckpt") -> Path:
         path = path / "checkpoints" / "last.ckpt"
     if not path.is_file():
         hint = ", or ckpt=null for the random-init baseline" if key == "ckpt" else ""
-        raise FileNotFoundError(
+        raise CheckpointNotFound(
             f"{key}={value!r}: no checkpoint at {path}. Pass a .ckpt written by train.py or its "
             f"run directory (outputs/<experiment>/<time>/){hint}."
         )
