@@ -104,9 +104,13 @@ class TransferClassifier(pl.LightningModule):
         if self.objective == "video":
             metrics = {"val/video_acc": (scores.argmax(dim=1) == targets).float().mean().item()}
         else:
+            # The sanity pass sees 2 batches: classes without positives there are no news.
+            warn = not (self._trainer and self.trainer.sanity_checking)
+            stepwise = average_precision_stepwise(scores, targets)
+            voc07 = average_precision_voc07(scores, targets)
             metrics = {
-                "val/mAP": mean_average_precision(average_precision_stepwise(scores, targets)),
-                "val/mAP_voc07": mean_average_precision(average_precision_voc07(scores, targets)),
+                "val/mAP": mean_average_precision(stepwise, warn),
+                "val/mAP_voc07": mean_average_precision(voc07, warn=False),  # warned once
             }
         self.last_metrics = metrics
         self.log_dict(metrics, sync_dist=False, rank_zero_only=True)

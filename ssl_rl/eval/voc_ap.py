@@ -102,8 +102,9 @@ def average_precision_voc07(scores: Tensor, targets: Tensor) -> Tensor:
     return _nan_without_positives(total, num_positives)
 
 
-def mean_average_precision(average_precision: Tensor) -> float:
-    """Mean over classes with positives (AP not NaN); warns naming the classes left out."""
+def mean_average_precision(average_precision: Tensor, warn: bool = True) -> float:
+    """Mean over classes with positives (AP not NaN); warns naming the classes left out
+    (``warn=False`` on a few batches, e.g. Lightning's sanity pass, where some always are)."""
     if average_precision.dim() != 1 or average_precision.numel() == 0:
         raise ValueError(
             f"expected one AP per class, shape (C,), got {tuple(average_precision.shape)}"
@@ -111,7 +112,7 @@ def mean_average_precision(average_precision: Tensor) -> float:
     missing = torch.isnan(average_precision)
     if missing.all():
         raise ValueError("no class has a positive sample: mean average precision is undefined")
-    if missing.any():
+    if missing.any() and warn:
         excluded = missing.nonzero().flatten().tolist()
         log.warning("mAP excludes classes %s: they have no positive samples", excluded)
     return float(average_precision[~missing].mean())
