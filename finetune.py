@@ -8,12 +8,14 @@ from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ssl_rl.finetuning import finetune
+from ssl_rl.known_noise import quiet_known_noise
 from ssl_rl.run_errors import exit_quietly_on
 from ssl_rl.run_summary import EXPECTED_ERRORS
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="finetune")
 def main(cfg: DictConfig) -> None:
+    quiet_known_noise()
     with exit_quietly_on(EXPECTED_ERRORS):
         # In a multirun (e.g. over splits) one failing job is recorded; the others still run.
         finetune(cfg, reraise=HydraConfig.get().mode != RunMode.MULTIRUN)

@@ -12,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from ssl_rl.known_noise import quiet_known_noise
 from ssl_rl.resume import resume_arguments
 from ssl_rl.run_errors import ConfigRefused, RunInterrupted, exit_quietly_on
 from ssl_rl.run_summary import EXPECTED_ERRORS
@@ -20,6 +21,7 @@ from ssl_rl.training import train
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> None:
+    quiet_known_noise()
     with exit_quietly_on(EXPECTED_ERRORS):
         try:
             # In a multirun one failing job is recorded in its summary.json; the others still run.

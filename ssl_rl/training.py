@@ -220,7 +220,7 @@ def _save_final_checkpoint(trainer: pl.Trainer) -> None:
     if callback is None or not getattr(callback, "dirpath", None):
         return
     path = Path(callback.dirpath) / "last.ckpt"
-    trainer.save_checkpoint(path)
+    trainer.save_checkpoint(path, weights_only=False)  # resumable: optimiser, loops, callbacks
     callback.last_model_path = str(path)
 
 

@@ -101,7 +101,7 @@ class GracefulStop(pl.Callback):
             "checkpoints"
         )
         path = Path(directory) / "last.ckpt"
-        trainer.save_checkpoint(path)
+        trainer.save_checkpoint(path, weights_only=False)  # resumable
         if callback is not None:
             callback.last_model_path = str(path)  # type: ignore[attr-defined]
         return str(path)
