@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 # warnings.filterwarnings(message=, category=, module=): regexes matched from the start.
 KNOWN_WARNINGS: list[tuple[str, type[Warning], str]] = [
@@ -16,6 +18,16 @@ KNOWN_WARNINGS: list[tuple[str, type[Warning], str]] = [
         r"`isinstance\(treespec, LeafSpec\)` is deprecated",
         FutureWarning,
         r"pytorch_lightning\.utilities\._pytree",
+    ),
+]
+
+# Only while a run continues from a checkpoint in its own directory (resume=, a requeued job):
+# the directory holds that checkpoint, so it is not empty by design.
+IN_PLACE_RESUME_WARNINGS: list[tuple[str, type[Warning], str]] = [
+    (
+        r"Checkpoint directory .* exists and is not empty",
+        UserWarning,
+        r"pytorch_lightning\.callbacks\.model_checkpoint",
     ),
 ]
 
@@ -43,3 +55,14 @@ def quiet_known_noise() -> None:
         logger = logging.getLogger(name)
         if not any(isinstance(f, _DropPrefix) and f.prefix == prefix for f in logger.filters):
             logger.addFilter(_DropPrefix(prefix))
+
+
+@contextmanager
+def quiet_in_place_resume(active: bool) -> Iterator[None]:
+    """While ``active`` (a run continuing in its own directory), :data:`IN_PLACE_RESUME_WARNINGS`
+    are dropped; the filters are restored afterwards."""
+    with warnings.catch_warnings():
+        if active:
+            for message, category, module in IN_PLACE_RESUME_WARNINGS:
+                warnings.filterwarnings("ignore", message, category, module)
+        yield

@@ -12,7 +12,7 @@ from pytorch_lightning.demos.boring_classes import BoringModel
 from pytorch_lightning.loggers import CSVLogger
 
 from ssl_rl.callbacks.graceful_stop import GracefulStop
-from ssl_rl.known_noise import KNOWN_LOG_LINES, quiet_known_noise
+from ssl_rl.known_noise import KNOWN_LOG_LINES, quiet_in_place_resume, quiet_known_noise
 from ssl_rl.training import _save_final_checkpoint
 
 LEAFSPEC = "`isinstance(treespec, LeafSpec)` is deprecated, use something else"
@@ -68,3 +68,17 @@ def test_own_checkpoint_saves_set_weights_only(caplog, tmp_path: Path) -> None:
         GracefulStop._save(trainer)
     assert (tmp_path / "checkpoints" / "last.ckpt").is_file()
     assert not any("weights_only" in r.getMessage() for r in caplog.records)
+
+
+def test_checkpoint_dir_warning_dropped_only_while_resuming_in_place() -> None:
+    message = "Checkpoint directory /runs/st/checkpoints exists and is not empty."
+    module = "pytorch_lightning.callbacks.model_checkpoint"
+    with warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        with quiet_in_place_resume(True):
+            _warn(message, UserWarning, module)
+        assert shown == []
+        with quiet_in_place_resume(False):
+            _warn(message, UserWarning, module)
+        _warn(message, UserWarning, module)  # the filter ends with the resumed fit
+    assert [str(w.message) for w in shown] == [message, message]
