@@ -9,6 +9,7 @@ import logging
 import warnings
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 # warnings.filterwarnings(message=, category=, module=): regexes matched from the start.
 KNOWN_WARNINGS: list[tuple[str, type[Warning], str]] = [
@@ -21,14 +22,16 @@ KNOWN_WARNINGS: list[tuple[str, type[Warning], str]] = [
     ),
 ]
 
-# Only while a run continues from a checkpoint in its own directory (resume=, a requeued job):
-# the directory holds that checkpoint, so it is not empty by design.
+# While a run resumes: Lightning's notes on the checkpoint directory that a resume makes true
+# by design. In place (resume=, a requeued job) the directory holds the checkpoint resumed
+# from; ckpt_path= continues into a new directory, and no best-model ranking (a monitor) is
+# configured that could be lost there.
+_CHECKPOINT_MODULE = r"pytorch_lightning\.callbacks\.model_checkpoint"
 IN_PLACE_RESUME_WARNINGS: list[tuple[str, type[Warning], str]] = [
-    (
-        r"Checkpoint directory .* exists and is not empty",
-        UserWarning,
-        r"pytorch_lightning\.callbacks\.model_checkpoint",
-    ),
+    (r"Checkpoint directory .* exists and is not empty", UserWarning, _CHECKPOINT_MODULE),
+]
+NEW_DIRECTORY_RESUME_WARNINGS: list[tuple[str, type[Warning], str]] = [
+    (r"The dirpath has changed from", UserWarning, _CHECKPOINT_MODULE),
 ]
 
 # (logger, message prefix): log records dropped.
@@ -58,11 +61,14 @@ def quiet_known_noise() -> None:
 
 
 @contextmanager
-def quiet_in_place_resume(active: bool) -> Iterator[None]:
-    """While ``active`` (a run continuing in its own directory), :data:`IN_PLACE_RESUME_WARNINGS`
-    are dropped; the filters are restored afterwards."""
+def quiet_resume(ckpt_path: str | None, checkpoint_dir: Path) -> Iterator[None]:
+    """Around a fit from ``ckpt_path`` (None: a new run, nothing dropped) that saves into
+    ``checkpoint_dir``: drop the resume warnings that apply; the filters are restored after."""
+    known: list[tuple[str, type[Warning], str]] = []
+    if ckpt_path is not None:
+        in_place = Path(ckpt_path).resolve().parent == checkpoint_dir.resolve()
+        known = IN_PLACE_RESUME_WARNINGS if in_place else NEW_DIRECTORY_RESUME_WARNINGS
     with warnings.catch_warnings():
-        if active:
-            for message, category, module in IN_PLACE_RESUME_WARNINGS:
-                warnings.filterwarnings("ignore", message, category, module)
+        for message, category, module in known:
+            warnings.filterwarnings("ignore", message, category, module)
         yield

@@ -29,6 +29,9 @@ ALLOWED_PREFIXES = (
     "resume",
     "ckpt_path",
     "init_from",
+    # The run directory, which a resume sets (hydra.run.dir); runs before ${run_dir:} saved
+    # it as ${hydra:runtime.output_dir}.
+    "paths.output_dir",
 )
 
 

@@ -24,7 +24,7 @@ from ssl_rl.data.datamodule import OrderingDataModule
 from ssl_rl.data.errors import DatasetError
 from ssl_rl.data_roots import with_data_roots
 from ssl_rl.init_from import load_initial_weights
-from ssl_rl.known_noise import quiet_in_place_resume
+from ssl_rl.known_noise import quiet_resume
 from ssl_rl.module import OrderingPretrainer
 from ssl_rl.run_errors import CheckpointNotFound, ConfigRefused
 from ssl_rl.run_report import end_report
@@ -117,10 +117,7 @@ def _fit(
     trainers.append(trainer)
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
-    in_place = ckpt_path is not None and (
-        Path(ckpt_path).resolve().parent == (output_dir / "checkpoints").resolve()
-    )
-    with quiet_in_place_resume(in_place):
+    with quiet_resume(ckpt_path, output_dir / "checkpoints"):
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     _save_final_checkpoint(trainer)
     val_metrics = trainer.validate(model, datamodule=datamodule, verbose=False)

@@ -12,7 +12,7 @@ from pytorch_lightning.demos.boring_classes import BoringModel
 from pytorch_lightning.loggers import CSVLogger
 
 from ssl_rl.callbacks.graceful_stop import GracefulStop
-from ssl_rl.known_noise import KNOWN_LOG_LINES, quiet_in_place_resume, quiet_known_noise
+from ssl_rl.known_noise import KNOWN_LOG_LINES, quiet_known_noise, quiet_resume
 from ssl_rl.training import _save_final_checkpoint
 
 LEAFSPEC = "`isinstance(treespec, LeafSpec)` is deprecated, use something else"
@@ -70,15 +70,26 @@ def test_own_checkpoint_saves_set_weights_only(caplog, tmp_path: Path) -> None:
     assert not any("weights_only" in r.getMessage() for r in caplog.records)
 
 
-def test_checkpoint_dir_warning_dropped_only_while_resuming_in_place() -> None:
-    message = "Checkpoint directory /runs/st/checkpoints exists and is not empty."
+def test_checkpoint_dir_warnings_dropped_only_while_resuming(tmp_path: Path) -> None:
+    not_empty = "Checkpoint directory /runs/st/checkpoints exists and is not empty."
+    moved = "The dirpath has changed from '/runs/a/checkpoints' to '/runs/b/checkpoints', ..."
     module = "pytorch_lightning.callbacks.model_checkpoint"
-    with warnings.catch_warnings(record=True) as shown:
-        warnings.simplefilter("always")
-        with quiet_in_place_resume(True):
-            _warn(message, UserWarning, module)
-        assert shown == []
-        with quiet_in_place_resume(False):
-            _warn(message, UserWarning, module)
-        _warn(message, UserWarning, module)  # the filter ends with the resumed fit
-    assert [str(w.message) for w in shown] == [message, message]
+    own = tmp_path / "run" / "checkpoints"
+    shown_by_case = {}
+    for case, ckpt_path in {
+        "in place": own / "last.ckpt",
+        "new directory": tmp_path / "other" / "checkpoints" / "last.ckpt",
+        "new run": None,
+    }.items():
+        with warnings.catch_warnings(record=True) as shown:
+            warnings.simplefilter("always")
+            with quiet_resume(None if ckpt_path is None else str(ckpt_path), own):
+                _warn(not_empty, UserWarning, module)
+                _warn(moved, UserWarning, module)
+            _warn(not_empty, UserWarning, module)  # the filters end with the resumed fit
+        shown_by_case[case] = [str(w.message) for w in shown]
+    assert shown_by_case == {
+        "in place": [moved, not_empty],
+        "new directory": [not_empty, not_empty],
+        "new run": [not_empty, moved, not_empty],
+    }
