@@ -11,6 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from pytorch_lightning.utilities.warnings import PossibleUserWarning
+
 # warnings.filterwarnings(message=, category=, module=): regexes matched from the start.
 KNOWN_WARNINGS: list[tuple[str, type[Warning], str]] = [
     # Lightning's own pytree helper builds torch's deprecated LeafSpec (torch >= 2.10); nothing
@@ -19,6 +21,13 @@ KNOWN_WARNINGS: list[tuple[str, type[Warning], str]] = [
         r"`isinstance\(treespec, LeafSpec\)` is deprecated",
         FutureWarning,
         r"pytorch_lightning\.utilities\._pytree",
+    ),
+    # Fine-tuning on the small demo sets: an epoch is shorter than the logging interval, but
+    # runs are step-based over many epochs and Lightning counts logging steps across them.
+    (
+        r"The number of training batches \(\d+\) is smaller than the logging interval",
+        PossibleUserWarning,
+        r"pytorch_lightning\.loops\.fit_loop",
     ),
 ]
 

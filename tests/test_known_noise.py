@@ -10,6 +10,7 @@ import pytest
 import pytorch_lightning as pl
 from pytorch_lightning.demos.boring_classes import BoringModel
 from pytorch_lightning.loggers import CSVLogger
+from pytorch_lightning.utilities.warnings import PossibleUserWarning
 
 from ssl_rl.callbacks.graceful_stop import GracefulStop
 from ssl_rl.known_noise import KNOWN_LOG_LINES, quiet_known_noise, quiet_resume
@@ -39,6 +40,8 @@ def test_known_warning_is_dropped_other_warnings_show(quiet) -> None:
 
     _tree_flatten(1)  # Lightning's own LeafSpec() (warns with torch >= 2.10)
     _warn(LEAFSPEC, FutureWarning, "pytorch_lightning.utilities._pytree")
+    short = "The number of training batches (6) is smaller than the logging interval Trainer(...)"
+    _warn(short, PossibleUserWarning, "pytorch_lightning.loops.fit_loop")
     assert quiet == []
     _warn(LEAFSPEC, FutureWarning, "ssl_rl.module")  # the same words from elsewhere
     _warn("something new", FutureWarning, "pytorch_lightning.utilities._pytree")
