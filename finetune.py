@@ -2,28 +2,23 @@
 
 from __future__ import annotations
 
-import os
-import sys
-
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from ssl_rl.finetuning import finetune
+from ssl_rl.known_noise import quiet_known_noise
+from ssl_rl.run_errors import exit_quietly_on
 from ssl_rl.run_summary import EXPECTED_ERRORS
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="finetune")
 def main(cfg: DictConfig) -> None:
-    try:
+    quiet_known_noise()
+    with exit_quietly_on(EXPECTED_ERRORS):
         # In a multirun (e.g. over splits) one failing job is recorded; the others still run.
         finetune(cfg, reraise=HydraConfig.get().mode != RunMode.MULTIRUN)
-    except EXPECTED_ERRORS:
-        # Already logged once with what to fix; the trace only on request.
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 
 import hydra
@@ -13,26 +12,24 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
+from ssl_rl.known_noise import quiet_known_noise
 from ssl_rl.resume import resume_arguments
-from ssl_rl.run_errors import ConfigRefused, RunInterrupted
+from ssl_rl.run_errors import ConfigRefused, RunInterrupted, exit_quietly_on
 from ssl_rl.run_summary import EXPECTED_ERRORS
 from ssl_rl.training import train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")
 def main(cfg: DictConfig) -> None:
-    try:
-        # In a multirun one failing job is recorded in its summary.json; the others still run.
-        train(cfg, reraise=HydraConfig.get().mode != RunMode.MULTIRUN)
-    except RunInterrupted as stop:
-        if stop.then is not None:
-            stop.then()  # submitit's handler: requeue the job
-        sys.exit(stop.exit_code)
-    except EXPECTED_ERRORS:
-        # Already logged once with what to fix; the trace only on request.
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        sys.exit(1)
+    quiet_known_noise()
+    with exit_quietly_on(EXPECTED_ERRORS):
+        try:
+            # In a multirun one failing job is recorded in its summary.json; the others still run.
+            train(cfg, reraise=HydraConfig.get().mode != RunMode.MULTIRUN)
+        except RunInterrupted as stop:
+            if stop.then is not None:
+                stop.then()  # submitit's handler: requeue the job
+            sys.exit(stop.exit_code)
 
 
 if __name__ == "__main__":

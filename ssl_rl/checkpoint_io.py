@@ -51,7 +51,7 @@ def save_last(trainer: pl.Trainer) -> str:
     callback = trainer.checkpoint_callback
     directory = getattr(callback, "dirpath", None) or Path(trainer.default_root_dir) / "checkpoints"
     path = Path(directory) / "last.ckpt"
-    trainer.save_checkpoint(path)
+    trainer.save_checkpoint(path, weights_only=False)  # resumable
     if callback is not None:
         callback.last_model_path = str(path)  # type: ignore[attr-defined]
     return str(path)

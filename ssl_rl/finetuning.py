@@ -13,6 +13,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
+from ssl_rl.data.errors import DatasetError
+from ssl_rl.data_roots import with_data_roots
 from ssl_rl.eval import datasets as eval_data
 from ssl_rl.eval.nn_retrieval import retrieval_topk
 from ssl_rl.eval.pretrained import (
@@ -43,25 +45,32 @@ def finetune(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
         "output_dir": str(output_dir),
     }
     with recorded_run(output_dir / "summary.json", summary, reraise):
-        pl.seed_everything(cfg.seed, workers=True)
-        prepare_datasets(cfg)
-        if cfg.ckpt:
-            adopt_checkpoint_architecture(cfg)
-        summary["trunk"] = {key: cfg.trunk[key] for key in ARCHITECTURE_KEYS}
-        trunk: CaffeNetTrunk = hydra.utils.instantiate(cfg.trunk)
-        if cfg.ckpt:
-            report = load_pretrained_trunk(trunk, cfg.ckpt, trust=cfg.trust_checkpoint)
-            summary.update(ckpt=str(report.path), pretrained_steps=report.trained_steps)
-        kind = cfg.eval.kind
-        if kind == "nn":
-            metrics = run_retrieval(cfg, trunk)
-        elif kind in BUILDERS:
-            metrics = run_training(cfg, trunk)
-        else:
-            raise ValueError(f"eval.kind={kind!r} is unknown; use one of {['nn', *BUILDERS]}")
-        summary.update(status="completed", metrics=metrics)
-        log.info("%s (%s init): %s", cfg.eval.name, summary["init"], metrics)
+        try:
+            _evaluate(cfg, summary)
+        except DatasetError as error:
+            raise with_data_roots(error, cfg.paths) from error
     return summary
+
+
+def _evaluate(cfg: DictConfig, summary: dict[str, Any]) -> None:
+    pl.seed_everything(cfg.seed, workers=True)
+    if cfg.ckpt:  # a wrong ckpt is refused before the demo data are made
+        adopt_checkpoint_architecture(cfg)
+    prepare_datasets(cfg)
+    summary["trunk"] = {key: cfg.trunk[key] for key in ARCHITECTURE_KEYS}
+    trunk: CaffeNetTrunk = hydra.utils.instantiate(cfg.trunk)
+    if cfg.ckpt:
+        report = load_pretrained_trunk(trunk, cfg.ckpt, trust=cfg.trust_checkpoint)
+        summary.update(ckpt=str(report.path), pretrained_steps=report.trained_steps)
+    kind = cfg.eval.kind
+    if kind == "nn":
+        metrics = run_retrieval(cfg, trunk)
+    elif kind in BUILDERS:
+        metrics = run_training(cfg, trunk)
+    else:
+        raise ValueError(f"eval.kind={kind!r} is unknown; use one of {['nn', *BUILDERS]}")
+    summary.update(status="completed", metrics=metrics)
+    log.info("%s (%s init): %s", cfg.eval.name, summary["init"], metrics)
 
 
 def adopt_checkpoint_architecture(cfg: DictConfig) -> None:

@@ -31,6 +31,9 @@ ALLOWED_PREFIXES = (
     "ckpt_path",
     "init_from",
     "trust_checkpoint",
+    # The run directory, which a resume sets (hydra.run.dir); runs before ${run_dir:} saved
+    # it as ${hydra:runtime.output_dir}.
+    "paths.output_dir",
 )
 
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 
@@ -46,3 +49,20 @@ class RunInterrupted(RunStopped):
 
 class ConfigRefused(ValueError):
     """A run asked for something its configuration or checkpoint cannot give; says what to fix."""
+
+
+class CheckpointNotFound(ConfigRefused, FileNotFoundError):
+    """A checkpoint setting (ckpt, ckpt_path, init_from) names no checkpoint file or run dir."""
+
+
+@contextmanager
+def exit_quietly_on(expected: tuple[type[BaseException], ...]) -> Iterator[None]:
+    """A script's ``main``: an ``expected`` error (already logged once, with what to fix) ends
+    the process with status 1 and no traceback; ``HYDRA_FULL_ERROR=1`` shows it, as for Hydra's
+    own errors."""
+    try:
+        yield
+    except expected:
+        if os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        sys.exit(1)

@@ -27,8 +27,9 @@ from ssl_rl.data.datamodule import OrderingDataModule
 from ssl_rl.data.errors import DatasetError
 from ssl_rl.data_roots import with_data_roots
 from ssl_rl.init_from import load_initial_weights
+from ssl_rl.known_noise import quiet_resume
 from ssl_rl.module import OrderingPretrainer
-from ssl_rl.run_errors import ConfigRefused
+from ssl_rl.run_errors import CheckpointNotFound, ConfigRefused
 from ssl_rl.run_report import end_report
 from ssl_rl.run_summary import recorded_run, task_metrics
 from ssl_rl.tasks import build_tasks
@@ -135,7 +136,8 @@ def _fit(
     for logger in loggers:
         logger.log_hyperparams(OmegaConf.to_container(cfg, resolve=True))  # type: ignore[arg-type]
     # Lightning reads the file again: weights-only too (it was checked safe above).
-    trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trust)
+    with quiet_resume(ckpt_path, output_dir / "checkpoints"):
+        trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=not trust)
     _save_final_checkpoint(trainer)
     val_metrics = trainer.validate(model, datamodule=datamodule, verbose=False)
     final = {**window.means(), **{k: v for d in val_metrics for k, v in d.items()}}
@@ -181,7 +183,7 @@ def resolve_checkpoint(value: str | None, key: str = "ckpt_path") -> str | None:
     if path.is_dir():
         path = path / "checkpoints" / "last.ckpt"
     if not path.is_file():
-        raise FileNotFoundError(
+        raise CheckpointNotFound(
             f"{key}={value!r}: no checkpoint at {path}; pass a .ckpt file or a run directory "
             "containing checkpoints/last.ckpt"
         )
@@ -261,7 +263,7 @@ def _save_final_checkpoint(trainer: pl.Trainer) -> None:
     if callback is None or not getattr(callback, "dirpath", None):
         return
     path = Path(callback.dirpath) / "last.ckpt"
-    trainer.save_checkpoint(path)
+    trainer.save_checkpoint(path, weights_only=False)  # resumable: optimiser, loops, callbacks
     callback.last_model_path = str(path)
 
 

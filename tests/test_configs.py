@@ -8,8 +8,10 @@ import hydra
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
-from omegaconf import DictConfig, OmegaConf
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf, open_dict
 
+from ssl_rl.config_resolvers import RUN_DIR_PLACEHOLDER
 from ssl_rl.nets.caffenet import CaffeNetTrunk
 from tests.conftest import CONF_DIR, EXPERIMENTS, FINETUNE_TASKS
 
@@ -64,6 +66,41 @@ def test_every_finetune_task_resolves(task: str, scale: str) -> None:
     train = _compose("train", [f"scale={scale}"])
     assert resolved["datasets"]["ucf101"]["root"] == train.datasets.ucf101.root
     assert resolved["trunk"]["width"] == (1.0 if scale == "paper" else 0.25)
+
+
+def _printed(config_name: str, overrides: list[str]) -> str:
+    """What ``python <script>.py <overrides> --cfg job --resolve`` prints: Hydra's ``show_cfg``
+    composes with the Hydra config (no run directory yet), drops it, resolves, dumps."""
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
+            cfg = compose(config_name=config_name, overrides=overrides, return_hydra_config=True)
+    finally:
+        GlobalHydra.instance().clear()
+    HydraConfig.instance().set_config(cfg)
+    with open_dict(cfg):
+        del cfg["hydra"]
+    OmegaConf.resolve(cfg)
+    return OmegaConf.to_yaml(cfg)
+
+
+@pytest.mark.parametrize("scale", SCALES)
+@pytest.mark.parametrize(
+    ("config_name", "choice"),
+    [("train", f"experiment={e}") for e in EXPERIMENTS]
+    + [("finetune", f"eval={t}") for t in FINETUNE_TASKS],
+)
+def test_every_config_prints_resolved(config_name: str, choice: str, scale: str) -> None:
+    printed = _printed(config_name, [choice, f"scale={scale}"])
+    assert "None/" not in printed
+    cfg = OmegaConf.create(printed)
+    output_dir = cfg.paths.output_dir if config_name == "train" else cfg.output_dir
+    assert output_dir == RUN_DIR_PLACEHOLDER, "the run directory does not exist yet"
+    if choice == "eval=voc07_det":  # a list from ${by_scale:...}
+        expected = [32, 64, 128] if scale == "demo" else [128, 256, 512]
+        assert list(cfg.eval.anchor_sizes) == expected
+    if config_name == "train":
+        assert cfg.callbacks.nn_retrieval.output_file == f"{RUN_DIR_PLACEHOLDER}/nn_retrieval.json"
 
 
 @pytest.mark.parametrize("task", TASKS)

@@ -8,7 +8,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from hydra import compose, initialize_config_dir
+from hydra.core.global_hydra import GlobalHydra
+from omegaconf import OmegaConf, open_dict
 
+from ssl_rl.resume import check_same_run
 from ssl_rl.run_errors import ConfigRefused
 from ssl_rl.training import train
 
@@ -26,6 +30,19 @@ def test_checkpoint_of_another_experiment_is_refused_readably(compose_train, tmp
     assert "from experiment 's' (tasks: spatial)" in message  # what the checkpoint is
     assert "heads.temporal" in message and "init_from=" in message
     assert "Missing key(s)" not in message
+
+
+def test_run_saved_before_run_dir_resolver_still_resumes(tmp_path: Path) -> None:
+    GlobalHydra.instance().clear()
+    with initialize_config_dir(config_dir=str(REPO / "conf"), version_base="1.3"):
+        saved = compose(config_name="train")  # .hydra/config.yaml: the job config, unresolved
+    GlobalHydra.instance().clear()
+    assert saved.paths._get_node("output_dir")._value() == "${run_dir:}"
+    with open_dict(saved):
+        saved.paths.output_dir = "${hydra:runtime.output_dir}"  # as earlier runs saved it
+    (tmp_path / ".hydra").mkdir()
+    OmegaConf.save(saved, tmp_path / ".hydra" / "config.yaml")
+    check_same_run(tmp_path, [])  # not refused
 
 
 def test_missing_imagenet_names_the_paths_key_once_without_traceback(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from torch import Tensor
 
 from ssl_rl.eval.fc_head import fc_classifier
 from ssl_rl.eval.voc_ap import (
+    ExcludedClassesNotice,
     average_precision_stepwise,
     average_precision_voc07,
     mean_average_precision,
@@ -65,6 +66,7 @@ class TransferClassifier(pl.LightningModule):
         self._val_targets: list[Tensor] = []
         # The metrics of the last validation, for summary.json.
         self.last_metrics: dict[str, float] = {}
+        self._excluded_notice = ExcludedClassesNotice()
 
     def forward(self, images: Tensor) -> Tensor:
         return self.head(self.trunk(images))
@@ -104,9 +106,13 @@ class TransferClassifier(pl.LightningModule):
         if self.objective == "video":
             metrics = {"val/video_acc": (scores.argmax(dim=1) == targets).float().mean().item()}
         else:
+            stepwise = average_precision_stepwise(scores, targets)
+            voc07 = average_precision_voc07(scores, targets)
+            sanity = self._trainer is not None and self.trainer.sanity_checking
+            warn = self._excluded_notice.should_warn(stepwise, sanity)
             metrics = {
-                "val/mAP": mean_average_precision(average_precision_stepwise(scores, targets)),
-                "val/mAP_voc07": mean_average_precision(average_precision_voc07(scores, targets)),
+                "val/mAP": mean_average_precision(stepwise, warn),
+                "val/mAP_voc07": mean_average_precision(voc07, warn=False),  # the same classes
             }
         self.last_metrics = metrics
         self.log_dict(metrics, sync_dist=False, rank_zero_only=True)

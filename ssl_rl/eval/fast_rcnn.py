@@ -15,7 +15,7 @@ from torchvision.models.detection.faster_rcnn import FastRCNNPredictor
 from torchvision.ops import MultiScaleRoIAlign, roi_pool
 
 from ssl_rl.eval.fc_head import fc_layers
-from ssl_rl.eval.voc_ap import mean_average_precision
+from ssl_rl.eval.voc_ap import ExcludedClassesNotice, mean_average_precision
 from ssl_rl.eval.voc_detection import continuous_to_voc
 from ssl_rl.eval.voc_detection_ap import ImageDetections, ImageGroundTruth, voc_detection_ap
 from ssl_rl.nets.caffenet import CaffeNetTrunk
@@ -112,6 +112,7 @@ class DetectionFinetuner(pl.LightningModule):
         self._detections: list[ImageDetections] = []
         self._ground_truth: list[ImageGroundTruth] = []
         self.last_metrics: dict[str, Any] = {}
+        self._excluded_notice = ExcludedClassesNotice()
 
     def training_step(self, batch: tuple[list[Tensor], list[dict[str, Tensor]]], _: int) -> Tensor:
         images, targets = batch
@@ -149,9 +150,11 @@ class DetectionFinetuner(pl.LightningModule):
 
     def on_validation_epoch_end(self) -> None:
         eleven, area = voc_detection_ap(self._detections, self._ground_truth, len(self.class_names))
+        sanity = self._trainer is not None and self.trainer.sanity_checking
+        warn = self._excluded_notice.should_warn(eleven, sanity)
         self.last_metrics = {
-            "map_11pt": mean_average_precision(eleven),
-            "map_auc": mean_average_precision(area),
+            "map_11pt": mean_average_precision(eleven, warn),
+            "map_auc": mean_average_precision(area, warn=False),  # the same classes
             "ap_11pt_per_class": _named(eleven, self.class_names),
             "ap_auc_per_class": _named(area, self.class_names),
         }

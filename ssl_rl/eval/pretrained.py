@@ -11,6 +11,7 @@ import torch
 
 from ssl_rl.checkpoint_file import CheckpointMismatchError, is_safetensors, load_checkpoint
 from ssl_rl.nets.caffenet import CaffeNetTrunk
+from ssl_rl.run_errors import CheckpointNotFound
 from ssl_rl.trunk_file import read_trunk_file
 
 log = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ def resolve_pretrained_path(value: str | Path, key: str = "ckpt") -> Path:
         path = path / "checkpoints" / "last.ckpt"
     if not path.is_file():
         hint = ", or ckpt=null for the random-init baseline" if key == "ckpt" else ""
-        raise FileNotFoundError(
+        raise CheckpointNotFound(
             f"{key}={value!r}: no checkpoint at {path}. Pass a .ckpt written by train.py, its "
             f"run directory (outputs/<experiment>/<time>/) or an exported .safetensors{hint}."
         )

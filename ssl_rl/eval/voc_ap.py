@@ -102,8 +102,9 @@ def average_precision_voc07(scores: Tensor, targets: Tensor) -> Tensor:
     return _nan_without_positives(total, num_positives)
 
 
-def mean_average_precision(average_precision: Tensor) -> float:
-    """Mean over classes with positives (AP not NaN); warns naming the classes left out."""
+def mean_average_precision(average_precision: Tensor, warn: bool = True) -> float:
+    """Mean over classes with positives (AP not NaN); warns naming the classes left out unless
+    ``warn=False`` (see :class:`ExcludedClassesNotice`)."""
     if average_precision.dim() != 1 or average_precision.numel() == 0:
         raise ValueError(
             f"expected one AP per class, shape (C,), got {tuple(average_precision.shape)}"
@@ -111,7 +112,25 @@ def mean_average_precision(average_precision: Tensor) -> float:
     missing = torch.isnan(average_precision)
     if missing.all():
         raise ValueError("no class has a positive sample: mean average precision is undefined")
-    if missing.any():
+    if missing.any() and warn:
         excluded = missing.nonzero().flatten().tolist()
         log.warning("mAP excludes classes %s: they have no positive samples", excluded)
     return float(average_precision[~missing].mean())
+
+
+class ExcludedClassesNotice:
+    """When a validating module lets :func:`mean_average_precision` warn: not in Lightning's
+    sanity pass (its 2 batches always miss classes), and once per set of excluded classes
+    (the same set at every validation of a run is one fact)."""
+
+    def __init__(self) -> None:
+        self._warned: list[int] | None = None
+
+    def should_warn(self, average_precision: Tensor, sanity_checking: bool) -> bool:
+        if sanity_checking:
+            return False
+        excluded = torch.isnan(average_precision).nonzero().flatten().tolist()
+        if not excluded or excluded == self._warned:
+            return False
+        self._warned = excluded
+        return True

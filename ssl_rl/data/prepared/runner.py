@@ -180,7 +180,7 @@ def run_preparation(
     stats.already_done = len(jobs) - len(todo)
     for parent in {job.destination.parent for job in todo}:
         parent.mkdir(parents=True, exist_ok=True)
-    bar = tqdm(total=len(todo), desc=desc, unit=unit, disable=not progress)
+    bar = tqdm(total=len(todo), desc=desc, unit=unit, disable=not progress or not todo)
     run = functools.partial(_run_one, work)
     if workers > 1 and len(todo) > 1:
         with multiprocessing.get_context().Pool(workers, initializer=_init_worker) as pool:
