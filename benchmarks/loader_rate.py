@@ -105,7 +105,8 @@ def main() -> None:
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     print(f"loaders: {workers} workers per task, batch {args.batch_size}, device stage on {name}")
     for task, (pretext, samples) in tasks.items():
-        dataset = pretext.dataset(samples * (4096 // len(samples) + 1), train=True, seed=0)
+        repeat = (args.batches + 4) * args.batch_size // len(samples) + 1  # no epoch end
+        dataset = pretext.dataset(samples * repeat, train=True, seed=0)
         loader = DataLoader(
             dataset,
             batch_size=args.batch_size,

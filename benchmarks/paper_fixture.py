@@ -28,7 +28,7 @@ def make_paper_fixture(root: Path, photos: int, videos_per_class: int, workers: 
         num_classes=10,
         groups=videos_per_class,
         clips_per_group=1,
-        num_frames=(80, 120),
+        num_frames=(50, 80),
         width=320,
         height=240,
         progress=False,

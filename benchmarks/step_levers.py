@@ -8,8 +8,8 @@ before: cuDNN autotuning (``trainer.benchmark``), channels_last (``model.channel
 fused optimiser step (``+model.optimizer.fused=true``), ``torch.compile`` modes
 (``model.compile_mode``), and, to show what a host synchronisation per step costs, a loss check
 that reads the loss on the host every step. Prints ms per step, TFLOP/s and MFU (FLOPs counted
-once with ``FlopCounterMode``; the peak is Lightning's table for the chip); compilation and
-autotuning time are printed apart (the first calls), not in the step time.
+once with ``FlopCounterMode``, over the chip's peak dense bf16 rate as the run's report takes
+it); compilation and autotuning time are printed apart (the first calls), not in the step time.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import json
 import time
 
 import torch
-from lightning_fabric.utilities.throughput import get_available_flops
 
 from benchmarks.paper_step import paper_model, random_parts, training_step
+from ssl_rl.callbacks.throughput import peak_flops
 
 EAGER = ["trainer.benchmark=false", "model.channels_last=false", "model.compile_mode=null"]
 
@@ -59,7 +59,7 @@ def measure(overrides: list[str], batch: int, repeat: int, check_loss: bool) -> 
         step()
     synchronize()
     seconds = (time.perf_counter() - start) / repeat
-    peak = get_available_flops(device, torch.bfloat16) if device.type == "cuda" else None
+    peak = peak_flops(device, torch.bfloat16)
     return {
         "step_ms": 1000 * seconds,
         "tflops": flops / seconds / 1e12,

@@ -200,7 +200,9 @@ class OrderingPretrainer(pl.LightningModule):
         last = step + 1 >= (trainer.max_steps if trainer.max_steps > 0 else step + 1)
         if step % trainer.log_every_n_steps and not last:
             return
-        values = {name: float(value) for name, value in metrics.items()}
+        # One device-to-host read for all of them (each float() would synchronise).
+        read = torch.stack([value.detach().float() for value in metrics.values()]).tolist()
+        values = dict(zip(metrics, read, strict=True))
         self.logged_train_metrics = values
         if trainer.is_global_zero:
             for logger in trainer.loggers:

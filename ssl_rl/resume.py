@@ -34,6 +34,13 @@ ALLOWED_PREFIXES = (
     # The run directory, which a resume sets (hydra.run.dir); runs before ${run_dir:} saved
     # it as ${hydra:runtime.output_dir}.
     "paths.output_dir",
+    # How fast it runs and how that is reported: the same model and data (a run saved before
+    # these settings existed, or resumed on another device, may set them).
+    "callbacks.throughput",
+    "model.channels_last",
+    "model.compile_mode",
+    "trainer.benchmark",
+    "divergence_check_every_n_steps",
 )
 
 

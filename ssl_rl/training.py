@@ -120,7 +120,7 @@ def _fit(
     if init_from:
         summary["init_from"] = str(load_initial_weights(model, init_from, trust=trust))
     window = TrainMetricWindow()
-    callbacks = [*instantiate_group(cfg.get("callbacks")), window, DivergenceGuard()]
+    callbacks = [*instantiate_group(cfg.get("callbacks")), window, divergence_guard(cfg)]
     callbacks.append(SaveOnFailure())
     callbacks.append(ExperimentStamp(str(cfg.name)))
     policy = hydra.utils.instantiate(cfg.policy, _convert_="all") if cfg.get("policy") else None
@@ -162,6 +162,10 @@ def build_data_and_model(cfg: DictConfig) -> tuple[OrderingDataModule, OrderingP
     datamodule = hydra.utils.instantiate(cfg.data, _partial_=True, _convert_="all")(tasks=tasks)
     model = hydra.utils.instantiate(cfg.model, _partial_=True, _convert_="all")(tasks=tasks)
     return datamodule, model
+
+
+def divergence_guard(cfg: DictConfig) -> DivergenceGuard:
+    return DivergenceGuard(check_every_n_steps=int(cfg.get("divergence_check_every_n_steps", 1)))
 
 
 def instantiate_group(group: DictConfig | None) -> list[Any]:

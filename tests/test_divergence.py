@@ -87,3 +87,35 @@ def test_summary_is_strict_json(tmp_path: Path) -> None:
         {"a": float("nan"), "b": [math.inf, 1.5], "c": {"d": -math.inf}, "t": torch.tensor(2.0)},
     )
     assert _strict(path) == {"a": None, "b": [None, 1.5], "c": {"d": None}, "t": 2.0}
+
+
+def test_a_check_kept_on_the_device_names_the_first_bad_step_and_saves_nothing_after_it(
+    compose_train, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """divergence_check_every_n_steps > 1 (paper scale): no host read per step; the NaN of step
+    3 is found at the next checkpoint (step 4), which is not written."""
+    k = 3
+    original = OrderingPretrainer._task_loss
+
+    def nan_at_k(self: OrderingPretrainer, task: str, *args: Any, **kwargs: Any) -> Any:
+        loss, accuracy = original(self, task, *args, **kwargs)
+        if self.training and self.trainer.global_step == k and task == "temporal":
+            loss = loss * float("nan")
+        return loss, accuracy
+
+    monkeypatch.setattr(OrderingPretrainer, "_task_loss", nan_at_k)
+    cfg = compose_train(
+        ["experiment=st", "trainer.max_steps=8", "divergence_check_every_n_steps=6"]
+    )
+    run_dir = Path(cfg.paths.output_dir)
+    summary = train(cfg, reraise=False)
+    assert summary["status"] == "diverged"
+    assert summary["diverged_step"] == k and summary["diverged_task"] == "temporal"
+    assert "step 3: the temporal loss is nan" in summary["error"]
+    checkpoint = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
+    assert checkpoint["global_step"] == 2
+    assert all(torch.isfinite(t).all() for t in checkpoint["state_dict"].values())
+    assert sorted(p.name for p in (run_dir / "checkpoints").iterdir()) == [
+        "last.ckpt",
+        "step0000002.ckpt",
+    ]

@@ -107,3 +107,11 @@ def test_a_run_reports_its_speed(compose_train, tmp_path: Path) -> None:
         rows = [r for r in csv.DictReader(handle) if r.get("throughput/steps_per_s")]
     assert [int(r["step"]) for r in rows] == [2, 4]
     assert "steps/s; waiting for data" in end_report(summary, "summary.json")
+
+
+def test_peak_rate_of_an_h200_is_its_dense_bf16_rate(monkeypatch) -> None:
+    """An H200 SXM names itself "NVIDIA H200", which Lightning's table misses (it wants "sxm1")."""
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda device=None: "NVIDIA H200")
+    cuda = torch.device("cuda", 0)
+    assert throughput.peak_flops(cuda, torch.bfloat16) == pytest.approx(989.4e12)
+    assert throughput.peak_flops(torch.device("cpu"), torch.bfloat16) is None

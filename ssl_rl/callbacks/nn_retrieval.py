@@ -13,7 +13,7 @@ from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_only
 from torch.utils.data import Dataset
 
-from ssl_rl.callbacks.throughput import excluded_from_throughput
+from ssl_rl.callbacks.in_loop_evaluation import evaluation_in_training
 from ssl_rl.eval.datasets import retrieval_sets
 from ssl_rl.eval.nn_retrieval import retrieval_topk
 from ssl_rl.eval.pretrained import transfer_trunk
@@ -81,7 +81,7 @@ class NearestNeighbourMonitor(Callback):
         step = trainer.global_step
         if self.history and self.history[-1]["step"] == step:
             return
-        with excluded_from_throughput(trainer):
+        with evaluation_in_training(trainer):
             self._evaluate(trainer, pl_module, step)
 
     def _evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule, step: int) -> None:

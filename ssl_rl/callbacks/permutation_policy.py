@@ -18,8 +18,8 @@ import torch
 from torch import Tensor
 
 from ssl_rl.callbacks.divergence import diverged
+from ssl_rl.callbacks.in_loop_evaluation import evaluation_in_training
 from ssl_rl.callbacks.lightning_communicator import LightningCommunicator
-from ssl_rl.callbacks.throughput import excluded_from_throughput
 from ssl_rl.figures.image_logging import log_figure
 from ssl_rl.figures.policy import (
     fig4_figure,
@@ -162,7 +162,7 @@ class PermutationPolicyCallback(pl.Callback):
         if self.timing.phase(step) is None:
             return
         # Validation, grouping, the update and figures are not training time.
-        with excluded_from_throughput(trainer):
+        with evaluation_in_training(trainer):
             for task in module.schedule.active(step):
                 policy = self.tasks[task]
                 measure = functools.partial(

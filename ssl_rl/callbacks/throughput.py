@@ -4,11 +4,12 @@ Lightning's ``ThroughputMonitor`` synchronises the device after every batch, whi
 the host's run-ahead that this project's GPU step relies on, and it knows nothing of the time
 the loop waits for data; so the numbers here are taken with one device synchronisation per
 window of ``every_n_steps`` steps. Lightning's pieces are used where they fit: its table of
-peak FLOP/s per chip (``get_available_flops``) and torch's ``FlopCounterMode``.
+peak FLOP/s per chip (``get_available_flops``; dense Hopper figures added) and torch's
+``FlopCounterMode``.
 
 What counts as training time: the wall time of the training loop, minus validation, minus the
-policy's measurements (its all-ψ validations, k-means and update: the callback wraps them in
-:func:`excluded_from_throughput`) and the nearest-neighbour monitor. Each excluded span starts
+policy's measurements (its all-ψ validations, k-means and update) and the nearest-neighbour
+monitor (both announced by ``ssl_rl.callbacks.in_loop_evaluation``). Each excluded span starts
 and ends with a device synchronisation, so queued training work is not counted as excluded.
 Data wait: host time between the end of one training step and the start of the next, which
 holds the wait for the loaders, the host-to-device copy and the launch of the device stage.
@@ -20,6 +21,7 @@ import logging
 import resource
 import sys
 import time
+import warnings
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -82,10 +84,7 @@ class ThroughputMonitor(pl.Callback):
             self.peak_flops = self.peak_tflops * 1e12
         else:
             dtype = _compute_dtype(str(trainer.precision))
-            available = (
-                get_available_flops(self.device, dtype) if self.device.type == "cuda" else None
-            )
-            self.peak_flops = float(available) if available else None
+            self.peak_flops = peak_flops(self.device, dtype)
         if self.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(self.device)
         self._window = _Window(started=time.perf_counter())
@@ -132,6 +131,13 @@ class ThroughputMonitor(pl.Callback):
         self._window = None
 
     # ----------------------------------------------------------------- exclusions
+    def on_evaluation_start(self, trainer: pl.Trainer) -> None:
+        """An evaluation inside the training loop (:mod:`in_loop_evaluation`) starts."""
+        self._pause()
+
+    def on_evaluation_end(self, trainer: pl.Trainer) -> None:
+        self._resume()
+
     @contextmanager
     def paused(self) -> Iterator[None]:
         """Time spent inside is not training time (see the module docstring)."""
@@ -227,15 +233,30 @@ class ThroughputMonitor(pl.Callback):
             logger.log_metrics(flat, step=step)
 
 
-@contextmanager
-def excluded_from_throughput(trainer: pl.Trainer) -> Iterator[None]:
-    """Run a block (an evaluation inside the training loop) outside the measured training time."""
-    monitors = [c for c in trainer.callbacks if isinstance(c, ThroughputMonitor)]  # type: ignore[attr-defined]
-    if not monitors:
-        yield
-        return
-    with monitors[0].paused():
-        yield
+# Dense peak FLOP/s where Lightning's table does not give it: an H200 SXM reports itself as
+# "NVIDIA H200" (Lightning's H200 entries need "sxm1" / "nvl1" in the name), and Lightning lists
+# Hopper's bf16 with sparsity (1,979 TFLOP/s). NVIDIA's datasheets: H100 / H200 SXM 989 TFLOP/s
+# dense bf16 and fp16.
+_DENSE_PEAK_TFLOPS = {
+    ("nvidia h200", torch.bfloat16): 989.4,
+    ("nvidia h200", torch.float16): 989.4,
+    ("nvidia h100 80gb hbm3", torch.bfloat16): 989.4,
+    ("nvidia h100 80gb hbm3", torch.float16): 989.4,
+}
+
+
+def peak_flops(device: torch.device, dtype: torch.dtype) -> float | None:
+    """The device's peak dense FLOP/s at ``dtype``: this table first, then Lightning's; None for
+    CPUs and chips neither knows."""
+    if device.type != "cuda":
+        return None
+    name = torch.cuda.get_device_name(device).lower()
+    if (name, dtype) in _DENSE_PEAK_TFLOPS:
+        return _DENSE_PEAK_TFLOPS[name, dtype] * 1e12
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "FLOPs not found": the None says it
+        available = get_available_flops(device, dtype)
+    return float(available) if available else None
 
 
 def _compute_dtype(precision: str) -> torch.dtype:

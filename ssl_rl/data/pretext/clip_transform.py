@@ -7,7 +7,12 @@ import torch
 import torch.nn.functional as F
 
 from ssl_rl.data.pretext.part_normalization import normalize_per_part
-from ssl_rl.data.pretext.two_stage import RawSample, TwoStageTransform, stack_windows
+from ssl_rl.data.pretext.two_stage import (
+    RawSample,
+    TwoStageTransform,
+    may_apply,
+    stack_windows,
+)
 
 # ITU-R BT.601 luma weights, as torchvision's rgb_to_grayscale.
 _GRAY_WEIGHTS = (0.299, 0.587, 0.114)
@@ -128,13 +133,13 @@ class ClipTransform(TwoStageTransform):
         per channel."""
         clip = batch["frames"].permute(0, 1, 4, 2, 3).float().div_(255.0)
         channel, gray = batch["channel"].long(), batch["gray"]
-        if bool((channel >= 0).any()):
+        if may_apply(channel >= 0):
             index = channel.clamp(min=0)[..., None, None, None].expand(
                 *channel.shape, 1, *clip.shape[-2:]
             )
             kept = clip.gather(2, index).expand_as(clip)
             clip = torch.where((channel >= 0)[..., None, None, None], kept, clip)
-        if bool(gray.any()):
+        if may_apply(gray):
             weights = torch.tensor(_GRAY_WEIGHTS, dtype=clip.dtype, device=clip.device)
             luma = (clip * weights[:, None, None]).sum(dim=2, keepdim=True).expand_as(clip)
             clip = torch.where(gray[:, None, None, None, None], luma, clip)

@@ -38,7 +38,13 @@ import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
 from ssl_rl.data.pretext.part_normalization import normalize_per_part
-from ssl_rl.data.pretext.two_stage import RawSample, TwoStageTransform, stack_windows
+from ssl_rl.data.pretext.two_stage import (
+    RawSample,
+    TwoStageTransform,
+    may_apply,
+    reads_free,
+    stack_windows,
+)
 
 # ITU-R 601-2 luma weights, the ones PIL uses for RGB → L.
 _LUMA = (0.299, 0.587, 0.114)
@@ -148,7 +154,8 @@ class JigsawTransform(TwoStageTransform):
         """Device stage: float tiles (B, grid², 3, tile_size, tile_size), standardised per tile
         and channel; a gray sample's channel c is the luma at channel c's shifted position."""
         windows = batch["windows"].permute(0, 1, 4, 2, 3)  # (B, K, 3, w, w)
-        offsets, gray = batch["offsets"].long(), batch["gray"]
+        offsets = batch["offsets"].to(windows.device).long()
+        gray = batch["gray"].to(windows.device)
         b, k = windows.shape[:2]
         size = self.tile_crop
         # (B, K, 3, Y, X, tc, tc): every tile-sized crop of every window, a view.
@@ -158,14 +165,20 @@ class JigsawTransform(TwoStageTransform):
         ci = torch.arange(3, device=windows.device)[None, None, :]
         tops, lefts = offsets[..., 0], offsets[..., 1]
         tiles = crops[bi, ki, ci, tops, lefts]  # (B, K, 3, tc, tc)
-        chosen = gray.to(windows.device).nonzero().squeeze(1)
-        if chosen.numel():
+        if may_apply(gray):
+            # The gray puzzles on a CPU; all of them, masked, elsewhere (see may_apply).
+            subset = reads_free(gray.device)
+            rows = gray.nonzero().squeeze(1) if subset else bi[:, 0, 0]
             # All three colours at each channel's position: (G, K, 3 positions, 3 colours, ...).
-            gray_crops = windows[chosen].unfold(3, size, 1).unfold(4, size, 1)
+            gray_crops = windows[rows].unfold(3, size, 1).unfold(4, size, 1)
             colours = gray_crops.permute(0, 1, 3, 4, 2, 5, 6)[
-                bi[: len(chosen)], ki, tops[chosen], lefts[chosen]
+                bi[: len(rows)], ki, tops[rows], lefts[rows]
             ]
-            tiles[chosen] = _luma(colours.float(), dim=3).round_().to(torch.uint8)
+            luma = _luma(colours.float(), dim=3).round_().to(torch.uint8)
+            if subset:
+                tiles[rows] = luma
+            else:
+                tiles = torch.where(gray[:, None, None, None, None], luma, tiles)
         tiles = tiles.float().div_(255.0)
         if self.tile_size != self.tile_crop:
             tiles = F.interpolate(

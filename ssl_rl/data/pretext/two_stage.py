@@ -48,6 +48,23 @@ class TwoStageTransform:
         return self.finish(self.collate([self.sample(data, generator)]))[0]
 
 
+# Device types whose tensors the host reads for free: no queued device work to wait for.
+FREE_READS = ("cpu",)
+
+
+def reads_free(device: torch.device) -> bool:
+    """Whether the host may read values on ``device`` in the device stage (see ``may_apply``)."""
+    return device.type in FREE_READS
+
+
+def may_apply(mask: Tensor) -> bool:
+    """Whether a batched optional step (grayscale, a channel choice) must run for ``mask``: on the
+    CPU only when a sample asks for it; elsewhere always, masked per sample, since asking the
+    device which samples do would make the host wait for all queued work (a synchronisation
+    per batch). Masked or skipped, the samples get the same values."""
+    return not reads_free(mask.device) or bool(mask.any())
+
+
 def stack_windows(pixels: Tensor, tops: list[int], lefts: list[int], size: int) -> Tensor:
     """``size``² windows at (top, left) corners of ``pixels`` → (n, size, size, C) uint8.
 

@@ -10,6 +10,7 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.data import default_collate
 
+from ssl_rl.data.pretext import two_stage
 from ssl_rl.data.pretext.clip_transform import ClipTransform
 from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
 from ssl_rl.data.pretext.rotation import RotationTransform
@@ -32,6 +33,13 @@ def _images(count: int) -> list[torch.Tensor]:
     return images
 
 
+def _reads(free: bool, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``masked``: the GPU's sync-free path (every sample through the optional steps, masked),
+    forced on the CPU too."""
+    if not free:
+        monkeypatch.setattr(two_stage, "FREE_READS", ())
+
+
 def _batched(transform, inputs: list[torch.Tensor], seeds: list[int], device: str):
     samples = [
         transform.sample(x, torch.Generator().manual_seed(s))
@@ -41,6 +49,7 @@ def _batched(transform, inputs: list[torch.Tensor], seeds: list[int], device: st
     return transform.finish(batch).cpu()
 
 
+@pytest.mark.parametrize("free_reads", [True, False], ids=["host-reads", "masked"])
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize(
@@ -53,7 +62,10 @@ def _batched(transform, inputs: list[torch.Tensor], seeds: list[int], device: st
         {"resize": 48, "crop": 48, "tile_crop": 12, "tile_size": 12, "channel_shift": 3},
     ],
 )
-def test_jigsaw_device_stage_matches_the_cpu_pipeline(config: dict, train: bool, device: str):
+def test_jigsaw_device_stage_matches_the_cpu_pipeline(
+    config: dict, train: bool, device: str, free_reads: bool, monkeypatch: pytest.MonkeyPatch
+):
+    _reads(free_reads, monkeypatch)
     # gray_prob 0.5 so that one batch mixes gray and colour puzzles.
     transform = JigsawTransform(**config, gray_prob=0.5, train=train)
     images, seeds = _images(6), list(range(6))
@@ -72,6 +84,7 @@ def test_jigsaw_device_stage_matches_the_cpu_pipeline(config: dict, train: bool,
         assert any(gray) and not all(gray)
 
 
+@pytest.mark.parametrize("free_reads", [True, False], ids=["host-reads", "masked"])
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("train", [True, False])
 @pytest.mark.parametrize(
@@ -86,8 +99,14 @@ def test_jigsaw_device_stage_matches_the_cpu_pipeline(config: dict, train: bool,
     ],
 )
 def test_clip_device_stage_matches_the_cpu_pipeline(
-    geometry: dict, colour: dict, train: bool, device: str
+    geometry: dict,
+    colour: dict,
+    train: bool,
+    device: str,
+    free_reads: bool,
+    monkeypatch: pytest.MonkeyPatch,
 ):
+    _reads(free_reads, monkeypatch)
     transform = ClipTransform(**geometry, **colour, train=train)
     clips = [
         torch.randint(
