@@ -153,9 +153,12 @@ class JigsawTransform(TwoStageTransform):
     def finish(self, batch: RawSample) -> torch.Tensor:
         """Device stage: float tiles (B, grid², 3, tile_size, tile_size), standardised per tile
         and channel; a gray sample's channel c is the luma at channel c's shifted position."""
-        windows = batch["windows"].permute(0, 1, 4, 2, 3)  # (B, K, 3, w, w)
+        windows = batch["windows"]  # (B, K, w, w, 3)
         offsets = batch["offsets"].to(windows.device).long()
         gray = batch["gray"].to(windows.device)
+        if may_apply(gray):
+            windows = _gray_windows(windows, gray)
+        windows = windows.permute(0, 1, 4, 2, 3)  # (B, K, 3, w, w)
         b, k = windows.shape[:2]
         size = self.tile_crop
         # (B, K, 3, Y, X, tc, tc): every tile-sized crop of every window, a view.
@@ -163,22 +166,7 @@ class JigsawTransform(TwoStageTransform):
         bi = torch.arange(b, device=windows.device)[:, None, None]
         ki = torch.arange(k, device=windows.device)[None, :, None]
         ci = torch.arange(3, device=windows.device)[None, None, :]
-        tops, lefts = offsets[..., 0], offsets[..., 1]
-        tiles = crops[bi, ki, ci, tops, lefts]  # (B, K, 3, tc, tc)
-        if may_apply(gray):
-            # The gray puzzles on a CPU; all of them, masked, elsewhere (see may_apply).
-            subset = reads_free(gray.device)
-            rows = gray.nonzero().squeeze(1) if subset else bi[:, 0, 0]
-            # All three colours at each channel's position: (G, K, 3 positions, 3 colours, ...).
-            gray_crops = windows[rows].unfold(3, size, 1).unfold(4, size, 1)
-            colours = gray_crops.permute(0, 1, 3, 4, 2, 5, 6)[
-                bi[: len(rows)], ki, tops[rows], lefts[rows]
-            ]
-            luma = _luma(colours.float(), dim=3).round_().to(torch.uint8)
-            if subset:
-                tiles[rows] = luma
-            else:
-                tiles = torch.where(gray[:, None, None, None, None], luma, tiles)
+        tiles = crops[bi, ki, ci, offsets[..., 0], offsets[..., 1]]  # (B, K, 3, tc, tc)
         tiles = tiles.float().div_(255.0)
         if self.tile_size != self.tile_crop:
             tiles = F.interpolate(
@@ -232,6 +220,21 @@ class PuzzleDraws:
     tops: list[int]
     lefts: list[int]
     offsets: np.ndarray
+
+
+def _gray_windows(windows: torch.Tensor, gray: torch.Tensor) -> torch.Tensor:
+    """(B, K, w, w, 3) uint8 windows with a gray puzzle's pixels replaced by their rounded luma in
+    all three channels. Each channel's tile then crops it at its own shifted position: the luma
+    at that position, as converting the whole image first gives. On a CPU only the gray puzzles
+    are converted; elsewhere all, masked (see ``may_apply``): the same pixels."""
+    if reads_free(gray.device):
+        rows = gray.nonzero().squeeze(1)
+        windows = windows.clone()
+        luma = _luma(windows[rows].float(), dim=-1).round_().to(torch.uint8)
+        windows[rows] = luma[..., None].expand(*luma.shape, 3)
+        return windows
+    luma = _luma(windows.float(), dim=-1).round_().to(torch.uint8)[..., None]
+    return torch.where(gray[:, None, None, None, None], luma, windows)
 
 
 def _luma(colours: torch.Tensor, dim: int) -> torch.Tensor:
