@@ -66,6 +66,7 @@ def main() -> None:
     print(
         f"{args.name}: {result['status']}; {result.get('steps_per_s', float('nan')):.2f} steps/s, "
         f"data wait {result.get('data_wait_fraction', float('nan')):.3f}, "
+        f"between steps {result.get('between_steps_fraction', float('nan')):.3f}, "
         f"MFU {'-' if mfu is None else f'{mfu:.3f}'}, "
         f"peak memory {result.get('peak_memory_gb', float('nan')):.1f} GB, "
         f"run wall time {result['wall_s']:.0f} s ({' '.join(args.overrides) or 'defaults'})"

@@ -33,6 +33,7 @@ def line(levers: dict, overhead: dict, workers: dict, device: dict) -> str:
             f"step_ms={number(1000 * overhead['step'] if 'step' in overhead else None, 1)}",
             f"mfu={number(workers.get('mfu'), 3)}",
             f"data_wait={number(workers.get('data_wait_fraction'), 3)}",
+            f"between_steps={number(workers.get('between_steps_fraction'), 3)}",
             f"decode_device_steps_per_s={number(device.get('steps_per_s'), 2)}",
             f"policy_overhead={number(overhead.get('ratio_policy'), 4)}",
             f"best_lever_step_ms={number(min(lever_ms, default=None), 1)}",

@@ -34,7 +34,9 @@ from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
 def _rate(loader: DataLoader, pretext, batches: int, device: torch.device) -> tuple[float, float]:
     """Samples/s the loader delivers, and ms per batch of the device stage."""
     iterator = iter(loader)
-    for _ in range(2):  # workers started, first batches queued
+    # Past the batches the workers queued while starting (prefetch_factor per worker): what
+    # follows comes at the workers' own rate.
+    for _ in range(loader.num_workers * (loader.prefetch_factor or 2) + 2):
         next(iterator)
     finish_seconds, samples = 0.0, 0
     start = time.perf_counter()
@@ -105,7 +107,8 @@ def main() -> None:
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     print(f"loaders: {workers} workers per task, batch {args.batch_size}, device stage on {name}")
     for task, (pretext, samples) in tasks.items():
-        repeat = (args.batches + 4) * args.batch_size // len(samples) + 1  # no epoch end
+        queued = workers * 4 + 2  # started and prefetched before the timing (see _rate)
+        repeat = (args.batches + queued) * args.batch_size // len(samples) + 1  # no epoch end
         dataset = pretext.dataset(samples * repeat, train=True, seed=0)
         loader = DataLoader(
             dataset,

@@ -46,7 +46,8 @@ def end_report(summary: Mapping[str, Any], summary_path: str) -> str:
         mfu = speed.get("mfu")
         lines.append(
             f"speed: {speed['steps_per_s']:.3g} steps/s; waiting for data "
-            f"{100 * speed['data_wait_fraction']:.0f} % of training time"
+            f"{100 * speed['data_wait_fraction']:.0f} % of training time (between steps "
+            f"{100 * speed.get('between_steps_fraction', 0.0):.0f} %)"
             + (f"; MFU {100 * mfu:.1f} %" if mfu is not None else "")
             + f"; peak memory {speed['peak_memory_gb']:.2f} GB ({speed.get('device', '?')})"
         )

@@ -28,21 +28,20 @@ def test_windows_exclude_paused_time_and_count_the_wait_between_steps(monkeypatc
     clock = FakeClock()
     monkeypatch.setattr(throughput.time, "perf_counter", clock)
     monitor = ThroughputMonitor(every_n_steps=2)
+    loader = SimpleNamespace(wait_seconds=0.0)  # the training loader times its own waits
     trainer = SimpleNamespace(
         strategy=SimpleNamespace(root_device=torch.device("cpu")),
         precision="32-true",
         loggers=[],
         global_step=0,
+        train_dataloader=loader,
     )
     batch = {"spatial": torch.zeros(4, 1), "temporal": torch.zeros(2, 1)}
     monitor.on_train_start(trainer, None)
-    for wait, work, paused in [
-        (0.5, 1.0, 0.0),
-        (0.5, 1.0, 5.0),
-        (0.25, 0.75, 0.0),
-        (0.25, 0.75, 0.0),
-    ]:
-        clock.now += wait  # the loader
+    steps = [(0.5, 1.0, 0.0), (0.5, 1.0, 5.0), (0.25, 0.75, 0.0), (0.25, 0.75, 0.0)]
+    for gap, work, paused in steps:
+        clock.now += gap  # between steps, of which the loader waited half
+        loader.wait_seconds += gap / 2
         monitor.on_train_batch_start(trainer, None, batch, 0)
         with monitor.paused():  # e.g. the policy's validation
             clock.now += paused
@@ -50,15 +49,17 @@ def test_windows_exclude_paused_time_and_count_the_wait_between_steps(monkeypatc
         trainer.global_step += 1
         monitor.on_train_batch_end(trainer, None, None, batch, 0)
     first, second = monitor.windows
-    # The first step's own loader wait is start-up, not counted (no step ended before it).
+    # The first step's own gap is start-up, not counted (no step ended before it).
     assert first["steps_per_s"] == pytest.approx(2 / 3.0)
-    assert first["data_wait_fraction"] == pytest.approx(0.5 / 3.0)
+    assert first["between_steps_fraction"] == pytest.approx(0.5 / 3.0)
+    assert first["data_wait_fraction"] == pytest.approx(0.25 / 3.0)
     assert second["steps_per_s"] == pytest.approx(2 / 2.0)
     assert second["samples_per_s"] == {"spatial": pytest.approx(4.0), "temporal": 2.0}
     summary = monitor.summary()
     assert summary["measured_steps"] == 2  # the first window is start-up
     assert summary["steps_per_s"] == pytest.approx(1.0)
-    assert summary["data_wait_fraction"] == pytest.approx(0.5 / 2.0)
+    assert summary["data_wait_fraction"] == pytest.approx(0.25 / 2.0)
+    assert summary["between_steps_fraction"] == pytest.approx(0.5 / 2.0)
     assert summary["mfu"] is None  # no FLOP count, no known peak on a CPU
 
 
@@ -97,6 +98,7 @@ def test_a_run_reports_its_speed(compose_train, tmp_path: Path) -> None:
     summary = train(cfg)
     speed = summary["throughput"]
     assert speed["steps_per_s"] > 0 and 0 <= speed["data_wait_fraction"] <= 1
+    assert speed["data_wait_fraction"] <= speed["between_steps_fraction"] + 1e-9
     assert set(speed["samples_per_s"]) == {"spatial", "temporal"}
     assert speed["samples_per_s"]["spatial"] == pytest.approx(
         speed["steps_per_s"] * cfg.data.batch_size

@@ -11,8 +11,11 @@ What counts as training time: the wall time of the training loop, minus validati
 policy's measurements (its all-ψ validations, k-means and update) and the nearest-neighbour
 monitor (both announced by ``ssl_rl.callbacks.in_loop_evaluation``). Each excluded span starts
 and ends with a device synchronisation, so queued training work is not counted as excluded.
-Data wait: host time between the end of one training step and the start of the next, which
-holds the wait for the loaders, the host-to-device copy and the launch of the device stage.
+Data wait: time the training loop waits for the loaders' next batch (the training loader
+times it). Between steps: host time from the end of one step to the start of the next, which
+holds that wait, the host-to-device copy and the launch of the device stage, and, when the
+device is behind, waiting for it to take more work: a large share of it with little data wait
+means the device (or the host's own work) sets the pace, not the loaders.
 """
 
 from __future__ import annotations
@@ -43,11 +46,13 @@ class _Window:
     steps: int = 0
     samples: dict[str, int] = field(default_factory=dict)
     data_wait: float = 0.0
+    between_steps: float = 0.0
     excluded: float = 0.0
 
     def add(self, other: _Window) -> None:
         self.steps += other.steps
         self.data_wait += other.data_wait
+        self.between_steps += other.between_steps
         self.excluded += other.excluded
         for task, count in other.samples.items():
             self.samples[task] = self.samples.get(task, 0) + count
@@ -75,6 +80,7 @@ class ThroughputMonitor(pl.Callback):
         self._window: _Window | None = None
         self._closed: list[tuple[_Window, float]] = []
         self._last_end: float | None = None
+        self._loader_wait: float | None = None
         self._paused_at: float | None = None
 
     # ----------------------------------------------------------------- hooks
@@ -89,6 +95,7 @@ class ThroughputMonitor(pl.Callback):
             torch.cuda.reset_peak_memory_stats(self.device)
         self._window = _Window(started=time.perf_counter())
         self._last_end = None
+        self._loader_wait = None
 
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
@@ -97,7 +104,12 @@ class ThroughputMonitor(pl.Callback):
         if self._window is None:
             return
         if self._last_end is not None:
-            self._window.data_wait += now - self._last_end
+            self._window.between_steps += now - self._last_end
+        waited = getattr(getattr(trainer, "train_dataloader", None), "wait_seconds", None)
+        if isinstance(waited, float):
+            if self._loader_wait is not None:
+                self._window.data_wait += waited - self._loader_wait
+            self._loader_wait = waited
         if self.flops_per_step is None:
             count = getattr(pl_module, "count_step_flops", None)
             if callable(count) and isinstance(batch, Mapping):
@@ -184,6 +196,7 @@ class ThroughputMonitor(pl.Callback):
             "steps_per_s": steps_per_s,
             "samples_per_s": {task: n / seconds for task, n in window.samples.items()},
             "data_wait_fraction": min(1.0, window.data_wait / seconds),
+            "between_steps_fraction": min(1.0, window.between_steps / seconds),
             "mfu": mfu,
         }
 
@@ -223,6 +236,7 @@ class ThroughputMonitor(pl.Callback):
         flat = {
             "throughput/steps_per_s": metrics["steps_per_s"],
             "throughput/data_wait_fraction": metrics["data_wait_fraction"],
+            "throughput/between_steps_fraction": metrics["between_steps_fraction"],
             "throughput/peak_memory_gb": metrics["peak_memory_gb"],
         }
         for task, rate in metrics["samples_per_s"].items():

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
@@ -18,7 +19,8 @@ class ScheduledTaskLoader:
     Lightning consumes batches in order, so yield ``j`` trains at step ``start + j``.
     When a loader fails, ``restart(step, micro_batch, error)`` may agree to go on (a dead
     worker, see :mod:`~ssl_rl.data.worker_deaths`): it puts the samplers at that batch, the
-    loaders start new workers and the batch is read again.
+    loaders start new workers and the batch is read again. ``wait_seconds`` adds up the time
+    spent waiting for the loaders' batches (the throughput report's data wait).
     """
 
     def __init__(
@@ -34,6 +36,7 @@ class ScheduledTaskLoader:
         self.start_step = start_step
         self.accumulate_grad_batches = accumulate_grad_batches
         self.restart = restart
+        self.wait_seconds = 0.0
 
     def __iter__(self) -> Iterator[dict[str, Tensor]]:
         start = self.start_step()
@@ -44,6 +47,7 @@ class ScheduledTaskLoader:
                 step, micro = divmod(batch_index, self.accumulate_grad_batches)
                 step += start
                 batch: dict[str, Tensor] = {}
+                asked = time.perf_counter()
                 try:
                     for task in self.active_tasks(step):
                         if task in iterators:
@@ -54,6 +58,7 @@ class ScheduledTaskLoader:
                     self._shut_down(iterators)
                     iterators = {task: iter(loader) for task, loader in self.loaders.items()}
                     continue
+                self.wait_seconds += time.perf_counter() - asked
                 if not batch:
                     raise RuntimeError(f"no loader for the tasks active at step {step}")
                 yield batch
