@@ -5,7 +5,7 @@
 One S+T step (256 puzzles of 9 × 64 px tiles + 256 clips of 8 × 64 px frames, bf16 autocast on
 CUDA, synthetic batches: no loaders) per setting, each setting adding one lever to the one
 before: cuDNN autotuning (``trainer.benchmark``), channels_last (``model.channels_last``), a
-fused optimiser step (``+model.optimizer.fused=true``), ``torch.compile`` modes
+fused optimiser step (``model.optimizer.fused``), ``torch.compile`` modes
 (``model.compile_mode``), and, to show what a host synchronisation per step costs, a loss check
 that reads the loss on the host every step. Prints ms per step, TFLOP/s and MFU (FLOPs counted
 once with ``FlopCounterMode``, over the chip's peak dense bf16 rate as the run's report takes
@@ -23,19 +23,24 @@ import torch
 from benchmarks.paper_step import paper_model, random_parts, training_step
 from ssl_rl.callbacks.throughput import peak_flops
 
-EAGER = ["trainer.benchmark=false", "model.channels_last=false", "model.compile_mode=null"]
+EAGER = [
+    "trainer.benchmark=false",
+    "model.channels_last=false",
+    "model.compile_mode=null",
+    "model.optimizer.fused=null",
+]
 
 
 def settings(compile_modes: list[str]) -> dict[str, list[str]]:
-    base = ["trainer.benchmark=true", "model.channels_last=true", "model.compile_mode=null"]
+    base = [*EAGER, "trainer.benchmark=true", "model.channels_last=true"]
     levers = {
         "eager, NCHW (as 16bfa22)": EAGER,
         "+ cuDNN autotune": [*EAGER, "trainer.benchmark=true"],
         "+ channels_last": base,
-        "+ fused SGD": [*base, "+model.optimizer.fused=true"],
+        "+ fused SGD": [*base, "model.optimizer.fused=true"],
     }
     for mode in compile_modes:
-        levers[f"+ compile {mode}"] = [*base, "+model.optimizer.fused=true",
+        levers[f"+ compile {mode}"] = [*base, "model.optimizer.fused=true",
                                        f"model.compile_mode={mode}"]  # fmt: skip
     return levers
 

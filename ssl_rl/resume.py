@@ -39,6 +39,7 @@ ALLOWED_PREFIXES = (
     "callbacks.throughput",
     "model.channels_last",
     "model.compile_mode",
+    "model.optimizer.fused",
     "trainer.benchmark",
     "divergence_check_every_n_steps",
 )

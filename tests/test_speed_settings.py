@@ -35,7 +35,7 @@ def _run(compose_train, tmp_path: Path, name: str, overrides: list[str]) -> Path
 
 @pytest.mark.parametrize(
     "lever",
-    [["model.channels_last=true"], ["+model.optimizer.fused=true"], ["trainer.benchmark=true"]],
+    [["model.channels_last=true"], ["model.optimizer.fused=true"], ["trainer.benchmark=true"]],
     ids=["channels_last", "fused_sgd", "cudnn_benchmark"],
 )
 def test_each_setting_gives_the_same_losses_and_plain_checkpoints(
