@@ -19,37 +19,7 @@ from omegaconf import OmegaConf
 
 from ssl_rl.resume import CONF_DIR, resume_arguments
 from ssl_rl.run_errors import ConfigRefused
-from tests.conftest import tiny_train_overrides
-
-REPO = Path(__file__).resolve().parents[1]
-MAX_STEPS = 16
-
-
-def _command(data_cache: Path, run_dir: Path, *extra: str) -> list[str]:
-    overrides = tiny_train_overrides(["experiment=s_policy"])
-    return [
-        sys.executable,
-        str(REPO / "train.py"),
-        *overrides,
-        f"trainer.max_steps={MAX_STEPS}",
-        "trainer.val_check_interval=8",
-        "callbacks.model_checkpoint.every_n_train_steps=4",
-        "~callbacks.nn_retrieval",
-        "data.num_workers=1",  # a worker in the process group, as in real runs
-        f"paths.data_cache={data_cache}",
-        f"hydra.run.dir={run_dir}",
-        *extra,
-    ]
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-
-
-def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
+from tests.train_process import MAX_STEPS, REPO, process_env, run_ok, train_command
 
 
 def _policy_and_weights(run_dir: Path) -> tuple[dict, dict]:
@@ -62,13 +32,13 @@ def test_sigterm_checkpoints_and_resume_finishes_like_an_uninterrupted_run(
     data_cache: Path, tmp_path: Path
 ) -> None:
     straight, stopped = tmp_path / "straight", tmp_path / "stopped"
-    _run(_command(data_cache, straight), tmp_path)
+    run_ok(train_command(data_cache, straight), tmp_path)
 
     # SIGTERM to the whole process group (what `timeout` and Ctrl-C do) once a step is saved.
     process = subprocess.Popen(
-        _command(data_cache, stopped),
+        train_command(data_cache, stopped),
         cwd=tmp_path,
-        env=_env(),
+        env=process_env(),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -86,7 +56,7 @@ def test_sigterm_checkpoints_and_resume_finishes_like_an_uninterrupted_run(
     assert 4 <= step < MAX_STEPS and summary["steps"] == step
     assert "killed by signal" not in output
 
-    _run([sys.executable, str(REPO / "train.py"), f"resume={stopped}"], tmp_path)
+    run_ok([sys.executable, str(REPO / "train.py"), f"resume={stopped}"], tmp_path)
 
     resumed = json.loads((stopped / "summary.json").read_text())
     reference = json.loads((straight / "summary.json").read_text())

@@ -16,36 +16,7 @@ import pytest
 import torch
 
 from ssl_rl.data.worker_deaths import is_worker_death
-from tests.conftest import tiny_train_overrides
-
-REPO = Path(__file__).resolve().parents[1]
-MAX_STEPS = 16
-
-
-def _command(data_cache: Path, run_dir: Path, *extra: str) -> list[str]:
-    return [
-        sys.executable,
-        str(REPO / "train.py"),
-        *tiny_train_overrides(["experiment=s_policy"]),
-        f"trainer.max_steps={MAX_STEPS}",
-        "trainer.val_check_interval=8",
-        "callbacks.model_checkpoint.every_n_train_steps=4",
-        "~callbacks.nn_retrieval",
-        "data.num_workers=1",
-        f"paths.data_cache={data_cache}",
-        f"hydra.run.dir={run_dir}",
-        *extra,
-    ]
-
-
-def _env() -> dict[str, str]:
-    return {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-
-
-def _run(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run(command, cwd=cwd, env=_env(), capture_output=True, text=True)
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    return result
+from tests.train_process import MAX_STEPS, REPO, process_env, run_ok, train_command
 
 
 def _children(pid: int) -> list[int]:
@@ -66,7 +37,12 @@ def _kill_a_worker_once_a_step_is_saved(
     """Start ``command``, SIGKILL its training loader's worker after the step-4 checkpoint,
     as the out-of-memory killer would; the return code and the output."""
     process = subprocess.Popen(
-        command, cwd=cwd, env=_env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        command,
+        cwd=cwd,
+        env=process_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     while not (run_dir / "checkpoints" / "step0000004.ckpt").exists():
         assert process.poll() is None, process.communicate()[0][-3000:]
@@ -92,7 +68,7 @@ def _assert_same_weights(a: Path, b: Path) -> None:
 @pytest.fixture(scope="module")
 def straight_run(data_cache: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     run_dir = tmp_path_factory.mktemp("straight") / "run"
-    _run(_command(data_cache, run_dir), run_dir.parent)
+    run_ok(train_command(data_cache, run_dir), run_dir.parent)
     return run_dir
 
 
@@ -101,7 +77,7 @@ def test_killed_worker_fails_with_a_checkpoint_that_resumes_like_an_uninterrupte
 ) -> None:
     failed = tmp_path / "failed"
     code, output = _kill_a_worker_once_a_step_is_saved(
-        _command(data_cache, failed), failed, tmp_path
+        train_command(data_cache, failed), failed, tmp_path
     )
     assert code == 1, output[-3000:]
     summary = json.loads((failed / "summary.json").read_text())
@@ -115,7 +91,7 @@ def test_killed_worker_fails_with_a_checkpoint_that_resumes_like_an_uninterrupte
     assert saved["global_step"] == step
     assert f"python train.py resume={failed}`" in output
 
-    _run([sys.executable, str(REPO / "train.py"), f"resume={failed}"], tmp_path)
+    run_ok([sys.executable, str(REPO / "train.py"), f"resume={failed}"], tmp_path)
 
     resumed = json.loads((failed / "summary.json").read_text())
     reference = json.loads((straight_run / "summary.json").read_text())
@@ -129,7 +105,7 @@ def test_worker_restart_goes_on_to_the_uninterrupted_result(
     data_cache: Path, tmp_path: Path, straight_run: Path
 ) -> None:
     restarted = tmp_path / "restarted"
-    command = _command(data_cache, restarted, "data.worker_restarts=1")
+    command = train_command(data_cache, restarted, "data.worker_restarts=1")
     code, output = _kill_a_worker_once_a_step_is_saved(command, restarted, tmp_path)
     assert code == 0, output[-3000:]
     assert "new loader workers, same data from there on (restart 1 of" in output
