@@ -76,8 +76,9 @@ class DivergenceGuard(pl.Callback):
             self._raise_if_diverged(trainer, pl_module)
 
     def on_evaluation_start(self, trainer: pl.Trainer) -> None:
-        """Before the policy or a monitor evaluates the weights (:mod:`in_loop_evaluation`)."""
-        self._raise_if_diverged(trainer, trainer.lightning_module)
+        """Before the policy or a monitor evaluates the weights (:mod:`in_loop_evaluation`);
+        some run on rank 0 alone, so this rank decides alone (no collective to wait in)."""
+        self._raise_if_diverged(trainer, trainer.lightning_module, collective=False)
 
     def on_validation_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if trainer.training:
@@ -102,9 +103,17 @@ class DivergenceGuard(pl.Callback):
             return None
         return int(first), self._tasks[int(task)], value
 
-    def _raise_if_diverged(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def _raise_if_diverged(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, collective: bool = True
+    ) -> None:
+        if self.check_every_n_steps == 1:
+            return  # every step was checked as it came
         found = self._read()
-        if not trainer.strategy.reduce_boolean_decision(found is not None, all=False):
+        if collective:
+            found_anywhere = trainer.strategy.reduce_boolean_decision(found is not None, all=False)
+        else:
+            found_anywhere = found is not None
+        if not found_anywhere:
             return
         step, task, value = found or (trainer.global_step, "", float("nan"))
         raise diverged(trainer, pl_module, step, task, value)

@@ -87,8 +87,11 @@ def test_resume_continues_the_policy_exactly(compose_train, tmp_path: Path) -> N
         torch.testing.assert_close(tensor, weights_b["state_dict"][name], msg=name)
 
 
-def test_ddp_ranks_share_one_policy(data_cache: Path, tmp_path: Path) -> None:
-    """Two CPU processes (gloo): both ranks sample from the same π and the same groups."""
+@pytest.mark.parametrize("check_every", [1, 3], ids=["loss-read-per-step", "check-on-device"])
+def test_ddp_ranks_share_one_policy(data_cache: Path, tmp_path: Path, check_every: int) -> None:
+    """Two CPU processes (gloo): both ranks sample from the same π and the same groups; the
+    divergence check kept on the device agrees across ranks without waiting in a collective
+    that rank 0's NN retrieval alone would enter."""
     from tests.conftest import tiny_train_overrides
 
     tiny = tiny_train_overrides(["experiment=st_policy"])
@@ -100,6 +103,7 @@ def test_ddp_ranks_share_one_policy(data_cache: Path, tmp_path: Path) -> None:
         "trainer.devices=2",
         "trainer.strategy=ddp",
         "trainer.max_steps=7",
+        f"divergence_check_every_n_steps={check_every}",
         f"paths.data_cache={data_cache}",
         f"hydra.run.dir={tmp_path / 'ddp'}",
     ]
