@@ -101,6 +101,7 @@ def _fit(
     if ckpt_path is None:
         ckpt_path = requeued_checkpoint(output_dir)
     if ckpt_path is not None:
+        refuse_export(ckpt_path)
         check_complete(ckpt_path, "resume" if resume else "ckpt_path")
     if ckpt_path is not None and init_from:
         raise ConfigRefused(
@@ -194,14 +195,19 @@ def resolve_checkpoint(value: str | None, key: str = "ckpt_path") -> str | None:
     return str(path)
 
 
-def resume_checkpoint(path: str, trust: bool = False) -> dict[str, Any]:
-    """The checkpoint a run resumes from, read weights-only unless ``trust``; an exported trunk
-    (weights only: no optimiser, step or policy) is refused with what to use instead."""
+def refuse_export(path: str) -> None:
+    """An exported trunk (weights only: no optimiser, step or policy) cannot be resumed."""
     if is_safetensors(Path(path)):
         raise ConfigRefused(
             f"{path}: an exported trunk holds weights only, not the optimiser, step and policy "
             "a resume needs; start a new run from it with init_from= instead"
         )
+
+
+def resume_checkpoint(path: str, trust: bool = False) -> dict[str, Any]:
+    """The checkpoint a run resumes from, read weights-only unless ``trust``; an exported trunk
+    (weights only: no optimiser, step or policy) is refused with what to use instead."""
+    refuse_export(path)
     checkpoint = load_checkpoint(path, trust=trust)
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("state_dict"), dict):
         raise ConfigRefused(f"{path}: not a train.py checkpoint (no 'state_dict' entry)")
