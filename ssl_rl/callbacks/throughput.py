@@ -169,7 +169,10 @@ class ThroughputMonitor(pl.Callback):
         if self._window is None or self._paused_at is None:
             return
         self._synchronize()
-        self._window.excluded += time.perf_counter() - self._paused_at
+        paused = time.perf_counter() - self._paused_at
+        self._window.excluded += paused
+        if self._last_end is not None and self._paused_at >= self._last_end:
+            self._last_end += paused  # between two steps (validation, NN monitor): not a gap
         self._paused_at = None
 
     # ----------------------------------------------------------------- windows
