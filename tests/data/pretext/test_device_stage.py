@@ -197,3 +197,26 @@ def test_datamodule_batches_are_the_same_wherever_the_second_stage_runs(
     for task in parts:
         assert parts[task].dtype == torch.float32
         assert torch.equal(parts[task], expected[task])
+
+
+def test_masked_device_stage_trains_to_the_same_losses_through_the_trainer(
+    compose_train: Callable[..., DictConfig], tmp_path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The GPU's sync-free device stage (masked grayscale and channel choices), forced onto the
+    CPU with data.device_stage=device, trains through trainer.fit to the same losses."""
+    import csv
+
+    from ssl_rl.training import train
+
+    def losses(name: str) -> list[str]:
+        cfg = compose_train(
+            ["experiment=st", "data.device_stage=device", "trainer.max_steps=3"],
+            output_dir=tmp_path / name,
+        )
+        assert train(cfg)["status"] == "completed"
+        with open(tmp_path / name / "csv" / "metrics.csv") as handle:
+            return [r["train/loss"] for r in csv.DictReader(handle) if r.get("train/loss")]
+
+    host_reads = losses("host_reads")
+    monkeypatch.setattr(two_stage, "FREE_READS", ())
+    assert losses("masked") == host_reads and len(host_reads) == 3
