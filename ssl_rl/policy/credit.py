@@ -25,6 +25,7 @@ tell from noise leave π at its sizes.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
@@ -114,15 +115,36 @@ def shrunk_values(stats: CreditStats) -> Tensor:
     return pooled + difference * keep
 
 
+def tilted(shares: Tensor, values: Tensor, temperature: float) -> Tensor:
+    """shares_j · exp(values_j / τ), normalised (float64); empty groups get 0."""
+    logits = torch.log(shares.double()) + values.double() / temperature  # log 0 = -inf
+    return logits.softmax(dim=0)
+
+
+def kl_from_shares(probs: Tensor, shares: Tensor) -> float:
+    """KL(π ‖ shares) in nats, over the groups π draws."""
+    drawn = probs > 0
+    return float((probs[drawn] * (probs[drawn] / shares.double()[drawn]).log()).sum())
+
+
 def credit_probabilities(
-    shares: Tensor, values: Tensor, temperature: float, floor: float
+    shares: Tensor,
+    values: Tensor,
+    temperature: float,
+    floor: float,
+    max_kl: float | None = None,
 ) -> Tensor:
     """π_j ∝ shares_j · exp(values_j / τ), mixed with the shares: (1 − floor) π + floor · shares.
 
-    ``shares`` are the groups' fractions of Ψ (empty groups 0 and never drawn).
+    ``shares`` are the groups' fractions of Ψ (empty groups 0 and never drawn). ``max_kl``: a
+    trust region [decision]; where τ would take π further than ``max_kl`` nats from the
+    shares, τ grows until KL(π ‖ shares) = ``max_kl`` (bisection on log τ; KL falls as τ
+    grows). The values extrapolate a marginal effect linearly, so they must not move π far.
     """
     if temperature <= 0.0:
         raise ValueError(f"credit temperature must be > 0, got {temperature}")
+    if max_kl is not None and max_kl <= 0.0:
+        raise ValueError(f"credit max_kl must be > 0, got {max_kl}")
     if not 0.0 <= floor < 1.0:
         raise ValueError(f"policy floor must be in [0, 1), got {floor}")
     if shares.shape != values.shape or shares.ndim != 1:
@@ -131,6 +153,16 @@ def credit_probabilities(
             f"and {tuple(values.shape)}"
         )
     shares = shares.double()
-    logits = torch.log(shares) + values.double() / temperature  # log 0 = -inf: empty groups
-    probs = logits.softmax(dim=0)
+    probs = tilted(shares, values, temperature)
+    if max_kl is not None and kl_from_shares(probs, shares) > max_kl:
+        low, high = math.log(temperature), math.log(temperature) + 1.0
+        while kl_from_shares(tilted(shares, values, math.exp(high)), shares) > max_kl:
+            low, high = high, high + 1.0
+        for _ in range(50):
+            middle = 0.5 * (low + high)
+            if kl_from_shares(tilted(shares, values, math.exp(middle)), shares) > max_kl:
+                low = middle
+            else:
+                high = middle
+        probs = tilted(shares, values, math.exp(high))
     return (1.0 - floor) * probs + floor * shares

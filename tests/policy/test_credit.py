@@ -14,6 +14,7 @@ from ssl_rl.policy.credit import (
     credit_probabilities,
     empty_stats,
     episode_stats,
+    kl_from_shares,
     relative_draws,
     shrunk_values,
     slopes,
@@ -108,6 +109,20 @@ def test_probabilities_tilt_the_sizes_by_exp_value_over_temperature() -> None:
         credit_probabilities(shares, _t(0, 0, 0), 0.0, 0.1)
 
 
+def test_the_trust_region_caps_how_far_pi_moves_from_the_sizes() -> None:
+    shares = _t(0.5, 0.5)
+    # π = (0.8, 0.2): KL = 0.8 ln 1.6 + 0.2 ln 0.4 = 0.1927; a near-zero τ would give (1, 0).
+    kl = 0.8 * math.log(1.6) + 0.2 * math.log(0.4)
+    probs = credit_probabilities(shares, _t(1, 0), 1e-3, floor=0.0, max_kl=kl)
+    assert probs.tolist() == pytest.approx([0.8, 0.2], abs=1e-9)
+    assert kl_from_shares(probs, shares) == pytest.approx(kl)
+    # Inside the region τ alone decides: exp(ln 3) = 3 gives (0.75, 0.25), KL 0.13 < 0.1927.
+    inside = credit_probabilities(shares, _t(0.01 * math.log(3), 0), 0.01, 0.0, max_kl=kl)
+    assert inside.tolist() == pytest.approx([0.75, 0.25])
+    with pytest.raises(ValueError, match="max_kl"):
+        credit_probabilities(shares, _t(0, 0), 0.01, 0.0, max_kl=0.0)
+
+
 # ----------------------------------------------------------------- the mode
 Q, V, K = 12, 6, 4
 SEEDS = TaskSeeds.derive(seed=1, offset=0)
@@ -144,7 +159,7 @@ def _mode(**credit: float) -> CreditMode:
 
 
 def test_the_mode_learns_which_group_its_draws_help() -> None:
-    mode = _mode(temperature=0.001, memory=1.0)
+    mode = _mode(temperature=0.001, memory=1.0, max_kl=5.0)
     shares = mode.act(_s(), opening=False).probs  # no credit yet: the group sizes
     start = _episodes(mode, _t(0.002, 0, 0, 0), episodes=1)[0]
     assert start == pytest.approx(float(shares[0]))
@@ -169,7 +184,7 @@ def test_changes_shared_by_a_group_earn_no_credit() -> None:
 
 
 def test_replay_reproduces_pi_and_the_noise_test_runs() -> None:
-    mode = _mode(temperature=0.001, memory=0.9)
+    mode = _mode(temperature=0.001, memory=0.9, max_kl=0.1)
     real = _episodes(mode, _t(0.002, 0, 0, 0), episodes=6)
     drops = [record["y"] for record in mode.records]
     hard = hard_groups(K)
@@ -190,7 +205,11 @@ def _opened_probs(mode: CreditMode) -> list[torch.Tensor]:
     for record in mode.records:
         probs.append(
             credit_probabilities(
-                record["shares"], shrunk_values(stats), mode.credit.temperature, floor=0.1
+                record["shares"],
+                shrunk_values(stats),
+                mode.credit.temperature,
+                floor=0.1,
+                max_kl=mode.credit.max_kl,
             )
         )
         stats = accumulate(stats, episode_stats(record["labels"], record["x"], record["y"], K), 0.9)
@@ -198,7 +217,7 @@ def _opened_probs(mode: CreditMode) -> list[torch.Tensor]:
 
 
 def test_unknown_credit_settings_are_named() -> None:
-    with pytest.raises(ValueError, match=r"policy\.credit accepts temperature and memory"):
+    with pytest.raises(ValueError, match=r"policy\.credit accepts temperature, max_kl and memory"):
         _mode(tau=0.1)
     with pytest.raises(ValueError, match="temperature"):
         CreditSettings(temperature=0.0)

@@ -37,14 +37,18 @@ from ssl_rl.policy.seeds import TaskSeeds
 
 @dataclass(frozen=True)
 class CreditSettings:
-    """``policy.credit``: τ of π ∝ |c_j| exp(β_j / τ) and the per-episode decay of the sums."""
+    """``policy.credit``: τ of π ∝ |c_j| exp(β_j / τ), its trust region and the per-episode
+    decay of the sums."""
 
     temperature: float = 0.01  # in units of β: the error drop per episode one nat of KL costs
+    max_kl: float = 0.2  # nats: how far π may move from the group sizes
     memory: float = 0.99  # weight kept per episode (about 100 episodes)
 
     def __post_init__(self) -> None:
         if self.temperature <= 0.0:
             raise ValueError(f"policy.credit.temperature must be > 0, got {self.temperature}")
+        if self.max_kl <= 0.0:
+            raise ValueError(f"policy.credit.max_kl must be > 0, got {self.max_kl}")
         if not 0.0 <= self.memory <= 1.0:
             raise ValueError(f"policy.credit.memory must be in [0, 1], got {self.memory}")
 
@@ -67,7 +71,7 @@ def replay_hard_mass(
     masses = torch.empty(len(records), dtype=torch.float64)
     for t, (record, y) in enumerate(zip(records, drops, strict=True)):
         probs = credit_probabilities(
-            record["shares"], shrunk_values(stats), settings.temperature, floor
+            record["shares"], shrunk_values(stats), settings.temperature, floor, settings.max_kl
         )
         masses[t] = float(probs[hard_index].sum())
         new = episode_stats(record["labels"], record["x"], y, k)
@@ -93,7 +97,8 @@ class CreditMode(PolicyMode):
             self.credit = CreditSettings(**settings.credit)
         except TypeError as error:
             raise ValueError(
-                f"policy.credit accepts temperature and memory, got {sorted(settings.credit)}"
+                "policy.credit accepts temperature, max_kl and memory, got "
+                f"{sorted(settings.credit)}"
             ) from error
         self.num_perms = num_perms
         self.kmeans_generator = torch.Generator().manual_seed(seeds.kmeans)
@@ -128,7 +133,10 @@ class CreditMode(PolicyMode):
         )
         shares = size_shares(groups.state.cpu().double())
         values = shrunk_values(self.stats)
-        probs = credit_probabilities(shares, values, self.credit.temperature, settings.floor)
+        credit = self.credit
+        probs = credit_probabilities(
+            shares, values, credit.temperature, settings.floor, credit.max_kl
+        )
         probs = probs.float()
         labels = groups.labels.cpu()
         self.sampler.set_groups(labels)
