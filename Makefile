@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-slow test-fast lint format bench bench-gpu grid grid-a grid-b report policy-analysis clean
+.PHONY: install demo test test-slow test-fast lint format bench bench-gpu grid grid-a grid-b grid-credit grid-credit-s grid-credit-st report policy-analysis clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -d $(VENV) || $(PY) -m venv $(VENV)
@@ -57,6 +57,18 @@ grid-a grid-b: grid-%: $(STAMP)
 	OMP_NUM_THREADS=1 $(BIN)/python train.py -m seed=1,2,3 experiment=$(GRID_$*) \
 		$(GRID_SHORT) hydra.sweep.dir=$(SWEEP)/$* > $(SWEEP)/$*.log 2>&1
 
+# The +P rows with policy=credit (docs/policy_credit.md), the grid's shortened runs, 3 seeds.
+GRID_CREDIT_s = s_policy
+GRID_CREDIT_st = st_policy
+grid-credit: $(STAMP)
+	$(MAKE) -j2 grid-credit-s grid-credit-st
+
+grid-credit-s grid-credit-st: grid-credit-%: $(STAMP)
+	mkdir -p $(SWEEP)_credit
+	OMP_NUM_THREADS=1 $(BIN)/python train.py -m seed=1,2,3 experiment=$(GRID_CREDIT_$*) \
+		policy=credit name=$*_credit $(GRID_SHORT) hydra.sweep.dir=$(SWEEP)_credit/$* \
+		> $(SWEEP)_credit/$*.log 2>&1
+
 report: $(STAMP)
 	$(BIN)/python -m ssl_rl.report $(SWEEP) --out docs/results
 
@@ -74,6 +86,9 @@ ARM_pa_policy_spa4 = policy.samples_per_action=4
 ARM_pa_policy_spa8 = policy.samples_per_action=8
 ARM_pa_uniform = policy=monitor
 ARM_pa_errprop = policy=errprop
+# Per-group credit at the paper's one action per sample (docs/policy_credit.md; not in the
+# default list): make policy-analysis ANALYSIS_ARMS=pa_credit ANALYSIS_SEEDS="1 2 3 4 5"
+ARM_pa_credit = policy=credit policy.samples_per_action=1
 ANALYSIS_RUNS = $(foreach arm,$(ANALYSIS_ARMS),$(foreach seed,$(ANALYSIS_SEEDS),\
 	$(ANALYSIS)/runs/$(arm)_seed$(seed)/summary.json))
 policy-analysis: $(STAMP)

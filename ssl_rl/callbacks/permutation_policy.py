@@ -75,6 +75,7 @@ class PermutationPolicyCallback(pl.Callback):
         kmeans_inits: int = 10,
         learner: dict[str, Any] | None = None,
         errprop_floor: float = 0.1,
+        credit: dict[str, Any] | None = None,
         noise_shuffles: int = 100,
         chunk_size: int | None = None,
         figure_every: int = 10,
@@ -97,6 +98,7 @@ class PermutationPolicyCallback(pl.Callback):
             kmeans_inits=kmeans_inits,
             learner=dict(learner or {}),
             errprop_floor=errprop_floor,
+            credit=dict(credit or {}),
         )
         self.reward_baseline = reward_baseline
         self.noise_shuffles = noise_shuffles

@@ -181,6 +181,7 @@ class TaskPolicy:
         reward = extrapolated_reward(errors, new_error, ratio)
         draws = self.comm.gather(self.sampler.pop_draws())
         self.sampler.record_draws = False
+        self.mode.on_episode_draws(draws)
         history = self.history
         history["episode_steps"].append(step)
         history["episode_errors"].append([episode["error"], new_error])
@@ -213,18 +214,20 @@ class TaskPolicy:
         history = self.history
         episodes = len(history["action_counts"])
         make_learner = self.mode.replay_learner()
-        if make_learner is None or episodes < 2 or shuffles < 1:
-            return {}
-        counts = torch.tensor(history["action_counts"])
-        result = noise_test(
-            make_learner,
-            torch.tensor(history["episode_states"]),
-            counts,
-            history["rewards"],
-            hard_groups(counts.shape[1]),
-            shuffles=shuffles,
-            seed=self.noise_seed,
-        )
+        hard = hard_groups(self.mode.settings.num_groups)
+        result = self.mode.replay_noise_test(hard, shuffles, self.noise_seed)
+        if result is None:
+            if make_learner is None or episodes < 2 or shuffles < 1:
+                return {}
+            result = noise_test(
+                make_learner,
+                torch.tensor(history["episode_states"]),
+                torch.tensor(history["action_counts"]),
+                history["rewards"],
+                hard,
+                shuffles=shuffles,
+                seed=self.noise_seed,
+            )
         self.noise_test = result.as_dict()
         log.info(
             "%s policy vs shuffled rewards: excess mass on the hard groups %.4f "

@@ -101,6 +101,12 @@ def noise_test(
             for _ in range(shuffles)
         ]
     )
+    return judge(real, null, neutral, shuffles)
+
+
+def judge(real: Tensor, null: Tensor, neutral: Tensor, shuffles: int) -> NoiseTest:
+    """The real π(hard) per episode (T,) against ``shuffles`` replays (shuffles, T), each as
+    excess over the hard groups' size share ``neutral`` (T,)."""
     statistic = float((real - neutral).mean())
     null_statistics = (null - neutral).mean(dim=1)
     exceed = int((null_statistics >= statistic - 1e-12).sum())

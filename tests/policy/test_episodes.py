@@ -218,7 +218,8 @@ def test_errprop_draws_follow_the_latest_validation_error() -> None:
 
 # ----------------------------------------------------------------- checkpoints
 @pytest.mark.parametrize(
-    ("mode", "interval", "stop"), [("rl", 2, 7), ("rl", 0, 5), ("errprop", 2, 7)]
+    ("mode", "interval", "stop"),
+    [("rl", 2, 7), ("rl", 0, 5), ("errprop", 2, 7), ("credit", 0, 5), ("credit", 2, 7)],
 )
 def test_state_dict_resumes_exactly_mid_episode(mode: str, interval: int, stop: int) -> None:
     straight, training = _policy(mode, interval, 2), _Training()

@@ -1,4 +1,4 @@
-"""The policy modes share one interface; only ``rl`` groups, acts and learns."""
+"""The policy modes share one interface; ``rl`` and ``credit`` group, act and learn."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from ssl_rl.policy import (
     UniformMode,
     make_mode,
 )
-from ssl_rl.policy.modes import GroupedPolicy, PolicyStep
+from ssl_rl.policy.modes import CreditMode, GroupedPolicy, PolicyStep
 
 Q, V, K = 12, 6, 4
 SETTINGS = ModeSettings(num_groups=K, kmeans_iters=10, kmeans_inits=2)
@@ -29,7 +29,12 @@ def _s(seed: int = 0) -> torch.Tensor:
 
 
 def test_the_config_names_map_to_the_modes() -> None:
-    assert dict(MODES) == {"rl": RLMode, "errprop": ErrorProportionalMode, "monitor": UniformMode}
+    assert dict(MODES) == {
+        "rl": RLMode,
+        "credit": CreditMode,
+        "errprop": ErrorProportionalMode,
+        "monitor": UniformMode,
+    }
     with pytest.raises(ValueError, match=r"policy\.mode must be one of"):
         make_mode("greedy", SETTINGS, Q, SEEDS)
 
@@ -39,17 +44,21 @@ def test_every_mode_has_the_same_interface(name: str) -> None:
     mode = make_mode(name, SETTINGS, Q, SEEDS)
     assert isinstance(mode, PolicyMode) and mode.name == name
     assert isinstance(mode.sampler, RecordingSampler) and mode.sampler.num_perms == Q
+    learns = name in ("rl", "credit")
     mode.on_validation(torch.rand(Q))
     grouped = mode.act(_s(), opening=True)
-    assert (grouped is not None) == (name == "rl")
+    assert (grouped is not None) == learns
     mode.sampler.record_draws = True
     drawn = mode.sampler.draw(20, "cpu")
     assert torch.equal(mode.sampler.pop_draws(), drawn)
+    mode.on_episode_draws(drawn)
+    mode.on_validation(torch.rand(Q))
     step = mode.update(None if grouped is None else grouped.groups.state, reward=0.1)
-    assert (step is not None) == (name == "rl")
+    assert (step is not None) == learns
     assert (mode.replay_learner() is not None) == (name == "rl")
     state = mode.state_dict()
-    assert list(state) == ["sampler", "learner", "kmeans_generator", "initial_learner"]
+    own = ["credit"] if name == "credit" else []
+    assert list(state) == ["sampler", "learner", "kmeans_generator", "initial_learner", *own]
 
     # A fresh mode restored from the state draws what the original draws next.
     restored = make_mode(name, SETTINGS, Q, SEEDS)

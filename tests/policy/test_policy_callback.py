@@ -257,3 +257,27 @@ def test_init_from_copies_weights_only(compose_train, tmp_path: Path) -> None:
     missing = compose_train([f"init_from={tmp_path / 'nowhere'}"])
     with pytest.raises(FileNotFoundError, match="init_from"):
         train(missing)
+
+
+def test_policy_credit_runs_in_training_and_records_its_noise_test(compose_train) -> None:
+    """policy=credit: the paper's one action per sample, episodes, figures and a p-value."""
+    cfg = compose_train(
+        [
+            "experiment=s_policy",
+            "policy=credit",
+            "trainer.max_steps=9",
+            "policy_timing.interval=0",
+            "policy_timing.episode_steps=2",
+            "policy.noise_shuffles=9",
+        ]
+    )
+    assert cfg.policy.samples_per_action == 1 and cfg.policy.credit.temperature > 0
+    summary = train(cfg)
+    entry = summary["policy"]["spatial"]
+    assert entry["mode"] == "credit" and entry["episodes"] == 4
+    assert 0.1 <= entry["p_value_vs_noise"] <= 1.0  # (1 + k) / 10
+    state = _policy_state(Path(cfg.paths.output_dir))["spatial"]
+    assert len(state["credit"]["records"]) == 4
+    assert len(state["history"]["action_counts"]) == 4
+    assert len(state["history"]["group_probs"]) == 5  # the fifth episode is still open
+    assert (Path(cfg.paths.output_dir) / "policy" / "spatial_group_choices.png").is_file()

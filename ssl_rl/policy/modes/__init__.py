@@ -1,15 +1,17 @@
-"""Policy modes: ``rl`` (the paper's π), ``errprop`` and ``monitor`` (non-learned controls)."""
+"""Policy modes: ``rl`` (the paper's π), ``credit`` (per-group credit), ``errprop`` and
+``monitor`` (non-learned controls)."""
 
 from __future__ import annotations
 
 from ssl_rl.policy.communicator import Communicator
 from ssl_rl.policy.modes.base import GroupedPolicy, ModeSettings, PolicyMode, PolicyStep
+from ssl_rl.policy.modes.credit import CreditMode
 from ssl_rl.policy.modes.fixed import ErrorProportionalMode, UniformMode
 from ssl_rl.policy.modes.rl import RLMode
 from ssl_rl.policy.seeds import TaskSeeds
 
 MODES: dict[str, type[PolicyMode]] = {
-    mode.name: mode for mode in (RLMode, ErrorProportionalMode, UniformMode)
+    mode.name: mode for mode in (RLMode, CreditMode, ErrorProportionalMode, UniformMode)
 }
 
 
@@ -33,6 +35,7 @@ def make_mode(
 
 __all__ = [
     "MODES",
+    "CreditMode",
     "ErrorProportionalMode",
     "GroupedPolicy",
     "ModeSettings",

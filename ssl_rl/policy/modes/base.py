@@ -8,7 +8,7 @@ validation) and, when an episode closes, to learn from the episode's reward.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any, ClassVar, NamedTuple
 
@@ -17,6 +17,7 @@ from torch import Tensor
 from ssl_rl.policy.communicator import Communicator
 from ssl_rl.policy.groups import GroupAssignment
 from ssl_rl.policy.reinforce import PolicyUpdate, ReinforceLearner
+from ssl_rl.policy.replay import NoiseTest
 from ssl_rl.policy.samplers import RecordingSampler
 from ssl_rl.policy.seeds import TaskSeeds
 
@@ -36,6 +37,7 @@ class ModeSettings:
     kmeans_inits: int = 10
     learner: Mapping[str, Any] = field(default_factory=dict)  # ReinforceLearner keywords
     errprop_floor: float = 0.1  # uniform share of the error-proportional control
+    credit: Mapping[str, Any] = field(default_factory=dict)  # CreditSettings keywords
 
     def for_task(self, overrides: Mapping[str, Any], num_classes: int) -> ModeSettings:
         """These settings with a task's own (``tasks.<name>.policy``), and never more groups
@@ -98,6 +100,10 @@ class PolicyMode(ABC):
         update. Returns the groups and π for modes that have them.
         """
 
+    def on_episode_draws(self, draws: Tensor) -> None:
+        """The permutations drawn in the closing episode (all ranks'), before :meth:`update`."""
+        return None  # only modes that learn from the draws keep them
+
     @abstractmethod
     def update(self, state: Tensor | None, reward: float) -> PolicyStep | None:
         """Learn from the closed episode (its ŝ_t and r_t); None for modes that do not learn."""
@@ -105,6 +111,10 @@ class PolicyMode(ABC):
     @abstractmethod
     def replay_learner(self) -> Callable[[], ReinforceLearner] | None:
         """Fresh learners as this mode's learner started (for the noise test), or None."""
+
+    def replay_noise_test(self, hard: Sequence[int], shuffles: int, seed: int) -> NoiseTest | None:
+        """The noise test of a mode that replays itself (not through :meth:`replay_learner`)."""
+        return None
 
     @abstractmethod
     def state_dict(self) -> dict[str, Any]:
