@@ -26,12 +26,11 @@ from ssl_rl.policy.credit import (
     relative_draws,
     shrunk_values,
 )
-from ssl_rl.policy.groups import group_permutations
-from ssl_rl.policy.modes.base import GroupedPolicy, ModeSettings, PolicyMode, PolicyStep
+from ssl_rl.policy.modes.base import GroupedPolicy, ModeSettings, PolicyStep
+from ssl_rl.policy.modes.grouped import GroupedMode
 from ssl_rl.policy.network import size_shares
 from ssl_rl.policy.reinforce import ReinforceLearner
 from ssl_rl.policy.replay import NoiseTest, judge
-from ssl_rl.policy.samplers import GroupPolicySampler
 from ssl_rl.policy.seeds import TaskSeeds
 
 
@@ -79,11 +78,10 @@ def replay_hard_mass(
     return masses
 
 
-class CreditMode(PolicyMode):
+class CreditMode(GroupedMode):
     """k-means groups of s as in ``rl``; π_j ∝ |c_j| exp(β_j / τ) from per-group credit."""
 
     name = "credit"
-    sampler: GroupPolicySampler
 
     def __init__(
         self,
@@ -101,21 +99,11 @@ class CreditMode(PolicyMode):
                 f"{sorted(settings.credit)}"
             ) from error
         self.num_perms = num_perms
-        self.kmeans_generator = torch.Generator().manual_seed(seeds.kmeans)
         self.stats = empty_stats(settings.num_groups)
         self.records: list[EpisodeRecord] = []
         self._errors: Tensor | None = None  # the latest validation's per-permutation errors
         self._open: EpisodeRecord | None = None  # labels, shares and errors at E_t
         self._draws: Tensor | None = None
-
-    def make_sampler(self, num_perms: int, seed: int) -> GroupPolicySampler:
-        return GroupPolicySampler(
-            num_perms,
-            self.settings.num_groups,
-            seed=seed,
-            record_actions=False,  # until an episode opens
-            samples_per_action=self.settings.samples_per_action,
-        )
 
     def on_validation(self, permutation_errors: Tensor) -> None:
         self._errors = permutation_errors.detach().cpu().double()
@@ -123,14 +111,7 @@ class CreditMode(PolicyMode):
     def act(self, s: Tensor, opening: bool) -> GroupedPolicy:
         """Regroup the permutations on ``s``; π from the group ranks' credit so far."""
         settings = self.settings
-        groups = group_permutations(
-            s.cpu(),
-            k=settings.num_groups,
-            generator=self.kmeans_generator,
-            n_iter=settings.kmeans_iters,
-            n_init=settings.kmeans_inits,
-            normalize_counts=settings.normalize_counts,
-        )
+        groups = self.group(s)
         shares = size_shares(groups.state.cpu().double())
         values = shrunk_values(self.stats)
         credit = self.credit
@@ -139,13 +120,11 @@ class CreditMode(PolicyMode):
         )
         probs = probs.float()
         labels = groups.labels.cpu()
-        self.sampler.set_groups(labels)
-        self.sampler.set_group_probs(probs)
+        if opening and self._errors is None:
+            raise RuntimeError("the credit mode opened an episode before any validation")
+        self.draw_from(labels, probs, opening)
         if opening:
-            if self._errors is None:
-                raise RuntimeError("the credit mode opened an episode before any validation")
-            self.sampler.pop_actions()
-            self.sampler.record_actions = True
+            assert self._errors is not None
             self._open = EpisodeRecord(labels=labels, shares=shares, start=self._errors)
         fingerprint = torch.cat([labels.double(), probs.double(), *self.stats])
         return GroupedPolicy(groups=groups, probs=probs, fingerprint=fingerprint)

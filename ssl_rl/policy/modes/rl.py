@@ -10,19 +10,17 @@ import torch
 from torch import Tensor
 
 from ssl_rl.policy.communicator import Communicator
-from ssl_rl.policy.groups import group_permutations
-from ssl_rl.policy.modes.base import GroupedPolicy, ModeSettings, PolicyMode, PolicyStep
+from ssl_rl.policy.modes.base import GroupedPolicy, ModeSettings, PolicyStep
+from ssl_rl.policy.modes.grouped import GroupedMode
 from ssl_rl.policy.network import PolicyNetwork
 from ssl_rl.policy.reinforce import ReinforceLearner
-from ssl_rl.policy.samplers import GroupPolicySampler
 from ssl_rl.policy.seeds import TaskSeeds
 
 
-class RLMode(PolicyMode):
+class RLMode(GroupedMode):
     """Groups the permutations on every new state and draws groups from π(· | ŝ) [paper]."""
 
     name = "rl"
-    sampler: GroupPolicySampler
 
     def __init__(
         self,
@@ -34,17 +32,7 @@ class RLMode(PolicyMode):
         super().__init__(settings, num_perms, seeds, comm)
         self._learner_seed = seeds.learner
         self.learner = self.new_learner()
-        self.kmeans_generator = torch.Generator().manual_seed(seeds.kmeans)
         self.initial_learner: dict[str, Any] | None = self.learner.state_dict()
-
-    def make_sampler(self, num_perms: int, seed: int) -> GroupPolicySampler:
-        return GroupPolicySampler(
-            num_perms,
-            self.settings.num_groups,
-            seed=seed,
-            record_actions=False,  # until an episode opens
-            samples_per_action=self.settings.samples_per_action,
-        )
 
     def new_learner(self) -> ReinforceLearner:
         """A fresh learner: the same weights on every rank and at every call."""
@@ -65,23 +53,11 @@ class RLMode(PolicyMode):
 
     def act(self, s: Tensor, opening: bool) -> GroupedPolicy:
         """Regroup the permutations on ``s`` and sample groups from π(· | ŝ)."""
-        settings = self.settings
-        groups = group_permutations(
-            s.cpu(),
-            k=settings.num_groups,
-            generator=self.kmeans_generator,
-            n_iter=settings.kmeans_iters,
-            n_init=settings.kmeans_inits,
-            normalize_counts=settings.normalize_counts,
-        )
+        groups = self.group(s)
         with torch.no_grad():
             probs = self.learner.policy.probabilities(groups.state).cpu()
         labels = groups.labels.cpu()
-        self.sampler.set_groups(labels)
-        self.sampler.set_group_probs(probs)
-        if opening:
-            self.sampler.pop_actions()
-            self.sampler.record_actions = True
+        self.draw_from(labels, probs, opening)
         weights = [p.detach().flatten().cpu().double() for p in self.learner.policy.parameters()]
         fingerprint = torch.cat([labels.double(), probs.double(), *weights])
         return GroupedPolicy(groups=groups, probs=probs, fingerprint=fingerprint)
