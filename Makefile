@@ -114,8 +114,9 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.validation_scoring
 	$(BIN)/python -m benchmarks.policy_overhead
 
-# On a GPU machine: paper-scale step time (bf16), loaders with workers, all-ψ validation
-# speed-up and peak memory, policy overhead (README: paper scale). Under 8 minutes.
+# On a GPU machine (README: GPU): paper-format data made and prepared, train.py end to end
+# (workers / decode=device), the model step per speed setting, the policy overhead, the loaders.
+# About 6 minutes on one H100/H200 with 16 cores; BENCH_PARTS="1 3 4" runs only those parts.
 bench-gpu: $(STAMP)
 	PY=$(BIN)/python bash benchmarks/bench_gpu.sh
 
