@@ -20,7 +20,7 @@ from ssl_rl.export import export
 from ssl_rl.nets.caffenet import CaffeNetTrunk
 from ssl_rl.report.runs import load_run
 from ssl_rl.training import train
-from tests.conftest import FINETUNE_TINY_OVERRIDES
+from tests.conftest import FINETUNE_TINY_OVERRIDES, trained_st_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -41,9 +41,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _pretrained(compose_train, run_dir: Path) -> Path:
-    if not (run_dir / "checkpoints" / "last.ckpt").is_file():
-        train(compose_train(["experiment=st"], output_dir=run_dir))
-    return run_dir / "checkpoints" / "last.ckpt"
+    return trained_st_run(compose_train, run_dir) / "checkpoints" / "last.ckpt"
 
 
 def _with_payload(source: Path, path: Path, marker: Path) -> Path:

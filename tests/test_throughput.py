@@ -43,13 +43,15 @@ def test_windows_exclude_paused_time_and_count_the_wait_between_steps(monkeypatc
         clock.now += gap  # between steps, of which the loader waited half
         loader.wait_seconds += gap / 2
         monitor.on_train_batch_start(trainer, None, batch, 0)
-        with monitor.paused():  # e.g. the policy's validation
-            clock.now += paused
+        monitor.on_evaluation_start(trainer)  # e.g. the policy's validation
+        clock.now += paused
+        monitor.on_evaluation_end(trainer)
         clock.now += work
         trainer.global_step += 1
         monitor.on_train_batch_end(trainer, None, None, batch, 0)
-        with monitor.paused():  # e.g. validation or the NN monitor, between two steps
-            clock.now += paused
+        monitor.on_evaluation_start(trainer)  # e.g. the NN monitor, between two steps
+        clock.now += paused
+        monitor.on_evaluation_end(trainer)
     first, second = monitor.windows
     # The first step's own gap is start-up, not counted (no step ended before it).
     assert first["steps_per_s"] == pytest.approx(2 / 3.0)

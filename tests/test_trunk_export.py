@@ -19,6 +19,7 @@ from ssl_rl.init_from import load_initial_weights
 from ssl_rl.nets import CaffeNetTrunk
 from ssl_rl.training import build_data_and_model, train
 from ssl_rl.trunk_file import psi_sha256
+from tests.conftest import trained_st_run
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -29,9 +30,7 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _pretrained(compose_train, run_dir: Path) -> Path:
-    if not (run_dir / "checkpoints" / "last.ckpt").is_file():
-        train(compose_train(["experiment=st"], output_dir=run_dir))
-    return run_dir
+    return trained_st_run(compose_train, run_dir)
 
 
 def _export(source: Path, out: Path, *flags: str) -> None:

@@ -25,8 +25,7 @@ import resource
 import sys
 import time
 import warnings
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -149,15 +148,6 @@ class ThroughputMonitor(pl.Callback):
 
     def on_evaluation_end(self, trainer: pl.Trainer) -> None:
         self._resume()
-
-    @contextmanager
-    def paused(self) -> Iterator[None]:
-        """Time spent inside is not training time (see the module docstring)."""
-        self._pause()
-        try:
-            yield
-        finally:
-            self._resume()
 
     def _pause(self) -> None:
         if self._window is None or self._paused_at is not None:
