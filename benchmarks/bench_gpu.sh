@@ -7,7 +7,9 @@
 #   3. train.py experiment=st_policy scale=paper end to end, JPEGs decoded in the loader workers;
 #   4. the same with tasks.spatial.pretext.decode=device;
 #   5. the model step under each speed setting (benchmarks.step_levers);
-#   6. the loaders' rate per worker process (the cores each input path needs).
+#   6. the loaders' rate per worker process (the cores each input path needs);
+#   7. where the device time goes: the model step and each device stage, by kernel
+#      (benchmarks.gpu_profile).
 # Writes everything to docs/results/gpu/<gpu>_<date>.txt; its last line holds the figures.
 # BENCH_PARTS="1 3 4" runs only those parts (1, the data, is needed by 3, 4 and 6).
 set -uo pipefail
@@ -22,9 +24,21 @@ WORK=${BENCH_WORKDIR:-$(mktemp -d -t bench_gpu_XXXX)}
 OUTDIR=${BENCH_OUTDIR:-docs/results/gpu}
 mkdir -p "$OUTDIR" "$WORK"
 OUTFILE="$OUTDIR/$(echo "$GPU" | tr -c 'A-Za-z0-9\n' '_')_$(date -u +%Y-%m-%d).txt"
-PARTS=" ${BENCH_PARTS:-1 2 3 4 5 6} "
+PARTS=" ${BENCH_PARTS:-1 2 3 4 5 6 7} "
 export PYTHONUNBUFFERED=1
 part() { [[ "$PARTS" == *" $1 "* ]]; }
+# Runs "$@" while nvidia-smi samples the GPU's utilisation (the share of time a kernel runs);
+# prints its mean over the samples after the first busy one (start-up excluded).
+gpu_busy() {
+  nvidia-smi --query-gpu=utilization.gpu --format=csv,noheader,nounits -lms 250 \
+    > "$WORK/util.txt" 2>/dev/null &
+  local sampler=$!
+  "$@"
+  kill "$sampler" 2>/dev/null
+  awk 'busy || $1 > 0 {busy = 1; s += $1; n++}
+       END {if (n) printf "GPU busy (nvidia-smi, from the first kernel on): %.0f %% of %d samples\n", s / n, n}' \
+    "$WORK/util.txt"
+}
 
 {
 echo "== $(date -u '+%Y-%m-%d %H:%M UTC') on $GPU, $CORES cores, $WORKERS loader workers per task"
@@ -49,12 +63,12 @@ if part 2; then
 fi
 if part 3; then
   echo "== 3. end to end: train.py experiment=st_policy scale=paper, decode in the loader workers"
-  timeout 150 $PY -m benchmarks.e2e_train --data "$WORK" --steps "$STEPS" --name workers \
+  gpu_busy timeout 150 $PY -m benchmarks.e2e_train --data "$WORK" --steps "$STEPS" --name workers \
     "data.num_workers=$WORKERS" | tee "$WORK/e2e_workers.txt"
 fi
 if part 4; then
   echo "== 4. end to end with tasks.spatial.pretext.decode=device"
-  timeout 150 $PY -m benchmarks.e2e_train --data "$WORK" --steps "$STEPS" --name decode_device \
+  gpu_busy timeout 150 $PY -m benchmarks.e2e_train --data "$WORK" --steps "$STEPS" --name decode_device \
     "data.num_workers=$WORKERS" tasks.spatial.pretext.decode=device | tee "$WORK/e2e_device.txt"
 fi
 if part 5; then
@@ -64,6 +78,10 @@ fi
 if part 6; then
   echo "== 6. the loaders per worker process (prepared data), and the device stage"
   timeout 90 $PY -m benchmarks.loader_rate --data "$WORK" --workers "$WORKERS" --batches 20
+fi
+if part 7; then
+  echo "== 7. where the device time goes (the model step and the device stages, by kernel)"
+  timeout 120 $PY -m benchmarks.gpu_profile --data "$WORK" --repeat 10 --rows 15
 fi
 echo "== figures"
 $PY -m benchmarks.gpu_line "$WORK/levers.txt" "$WORK/overhead.txt" "$WORK/e2e_workers.txt" \

@@ -15,11 +15,20 @@ from typing import Any
 
 
 def last_json(path: str) -> dict[str, Any]:
+    """The last line of ``path`` that is a JSON object (other lines may follow it)."""
     try:
         lines = Path(path).read_text().strip().splitlines()
-        return json.loads(lines[-1]) if lines else {}
-    except (OSError, json.JSONDecodeError):
+    except OSError:
         return {}
+    for text in reversed(lines):
+        if text.startswith("{"):
+            try:
+                value = json.loads(text)
+            except json.JSONDecodeError:
+                continue
+            if isinstance(value, dict):
+                return value
+    return {}
 
 
 def line(levers: dict, overhead: dict, workers: dict, device: dict) -> str:
