@@ -22,6 +22,7 @@ from functools import partial
 from pathlib import Path
 
 import torch
+from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.data import DataLoader
 
@@ -34,8 +35,13 @@ from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
 
 
 def _device_ms(prof: profile, calls: int) -> float:
-    """Busy device time per call: every kernel's own time, summed."""
-    total_us = sum(event.self_device_time_total for event in prof.key_averages())
+    """Busy device time per call: every kernel's and copy's own time, summed (the operators that
+    launched them carry the same time again, so they are left out, as the table's total does)."""
+    total_us = sum(
+        event.self_device_time_total
+        for event in prof.key_averages()
+        if event.device_type != DeviceType.CPU
+    )
     return total_us / 1000 / calls
 
 
