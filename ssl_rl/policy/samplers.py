@@ -17,6 +17,8 @@ from typing import Any, Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
+from ssl_rl.data.host_to_device import to_device_async
+
 logger = logging.getLogger(__name__)
 
 
@@ -58,7 +60,7 @@ class _SeededSampler:
         """Keep the CPU draws if recording, and hand them out on ``device``."""
         if self.record_draws:
             self._draws.append(perms)
-        return perms.to(device)
+        return to_device_async(perms, device)
 
     def pop_draws(self) -> Tensor:
         """The permutations drawn since the last call (CPU long tensor), and forget them."""

@@ -6,6 +6,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ssl_rl.data.host_to_device import device_constant
 from ssl_rl.data.pretext.part_normalization import normalize_per_part
 from ssl_rl.data.pretext.two_stage import (
     RawSample,
@@ -140,7 +141,7 @@ class ClipTransform(TwoStageTransform):
             kept = clip.gather(2, index).expand_as(clip)
             clip = torch.where((channel >= 0)[..., None, None, None], kept, clip)
         if may_apply(gray):
-            weights = torch.tensor(_GRAY_WEIGHTS, dtype=clip.dtype, device=clip.device)
+            weights = device_constant(_GRAY_WEIGHTS, clip.dtype, clip.device)
             luma = (clip * weights[:, None, None]).sum(dim=2, keepdim=True).expand_as(clip)
             clip = torch.where(gray[:, None, None, None, None], luma, clip)
         # Standardised in the frames' own layout (the summation order of the former pipeline),

@@ -27,6 +27,7 @@ from torchvision.io import ImageReadMode, decode_jpeg, encode_jpeg
 from torchvision.transforms.v2 import functional as TF
 
 from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.host_to_device import to_device_async
 from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
 from ssl_rl.data.pretext.two_stage import RawSample, TwoStageTransform
 from ssl_rl.data.readers.image_folder import jpeg_frame_header, load_rgb
@@ -112,13 +113,13 @@ class DeviceDecodedJigsaw(TwoStageTransform):
             top, left = corner_list[source]
             crops.append(image[:, top : top + crop, left : left + crop])
         index = torch.tensor(sources)
-        corners = batch["corners"].cpu()[index].to(device, non_blocking=True)
+        corners = to_device_async(batch["corners"].cpu()[index], device)
         # Every window of every crop as a view (B, 3, Y, X, w, w); one gather takes the tiles'.
         size = int(batch["window"][0])
         views = torch.stack(crops).unfold(2, size, 1).unfold(3, size, 1)
         rows = torch.arange(len(crops), device=device)[:, None]
         windows = views[rows, :, corners[..., 0], corners[..., 1]]  # (B, K, 3, w, w)
-        on_device = index.to(device)
+        on_device = to_device_async(index, device)
         return self.jigsaw.finish(
             {
                 "windows": windows.permute(0, 1, 3, 4, 2),

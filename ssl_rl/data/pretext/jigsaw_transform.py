@@ -37,6 +37,7 @@ import torch
 import torch.nn.functional as F
 from torchvision.transforms.v2 import functional as TF
 
+from ssl_rl.data.host_to_device import device_constant
 from ssl_rl.data.pretext.part_normalization import normalize_per_part
 from ssl_rl.data.pretext.two_stage import (
     RawSample,
@@ -242,7 +243,7 @@ def _luma(colours: torch.Tensor, dim: int) -> torch.Tensor:
     order, so every device rounds alike: a reduction kernel may sum in another order or fuse a
     multiply-add, and a luma near .5 then rounds to another gray level (a GPU did, on 1 pixel
     in a few thousand). Equal to ``(colours * weights).sum(dim)`` on the CPU for every RGB."""
-    weights = torch.tensor(_LUMA, dtype=torch.float32, device=colours.device)
+    weights = device_constant(_LUMA, torch.float32, colours.device)
     r, g, b = colours.unbind(dim)
     return r * weights[0] + g * weights[1] + b * weights[2]
 
