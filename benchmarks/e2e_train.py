@@ -6,7 +6,8 @@ Runs ``python train.py experiment=st_policy scale=paper`` (the entry point users
 subprocess) on ``DIR`` (``benchmarks.paper_fixture`` + the prepare commands) without the NN
 retrieval monitor (it needs VOC07), and prints what the run's own throughput report measured
 (``summary.json``'s ``throughput``: the windows after the first, so start-up and compilation
-are not in it; the start-up is printed apart as the wall time until the first window).
+are not in it; the start-up is printed apart as the wall time until the first window), and
+the lines that made the host wait for the device over 20 steps (``host_syncs``).
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ def run(data: Path, steps: int, overrides: list[str], workdir: Path) -> dict[str
         "trainer.enable_progress_bar=false",
         f"trainer.max_steps={steps}",
         "callbacks.throughput.every_n_steps=50",
+        # Which lines make the host wait for the device, over 20 steps past the start-up.
+        f"callbacks.host_syncs.start_step={min(150, steps // 2)}",
+        "callbacks.host_syncs.steps=20",
         f"hydra.run.dir={workdir / 'run'}",
         *overrides,
     ]
@@ -51,7 +55,14 @@ def run(data: Path, steps: int, overrides: list[str], workdir: Path) -> dict[str
         print(result.stdout[-3000:], result.stderr[-6000:], sep="\n")
     speed = summary.get("throughput") or {}
     windows = speed.get("measured_seconds")
-    return {"status": summary.get("status"), "wall_s": wall, "windows_s": windows, **speed}
+    syncs = summary.get("host_syncs")
+    return {
+        "status": summary.get("status"),
+        "wall_s": wall,
+        "windows_s": windows,
+        **speed,
+        "host_syncs": syncs,
+    }
 
 
 def main() -> None:
@@ -71,6 +82,11 @@ def main() -> None:
         f"peak memory {result.get('peak_memory_gb', float('nan')):.1f} GB, "
         f"run wall time {result['wall_s']:.0f} s ({' '.join(args.overrides) or 'defaults'})"
     )
+    syncs = result.get("host_syncs")
+    if syncs:
+        print(f"host synchronisations per step: {syncs['per_step']:.2f} ({syncs['steps']} steps)")
+        for where, count in syncs["locations"].items():
+            print(f"  {count:5d}  {where}")
     print(json.dumps({"name": args.name, **result}))
 
 

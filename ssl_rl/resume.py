@@ -37,6 +37,7 @@ ALLOWED_PREFIXES = (
     # How fast it runs and how that is reported: the same model and data (a run saved before
     # these settings existed, or resumed on another device, may set them).
     "callbacks.throughput",
+    "callbacks.host_syncs",
     "model.channels_last",
     "model.compile_mode",
     "model.optimizer.fused",

@@ -51,6 +51,13 @@ def end_report(summary: Mapping[str, Any], summary_path: str) -> str:
             + (f"; MFU {100 * mfu:.1f} %" if mfu is not None else "")
             + f"; peak memory {speed['peak_memory_gb']:.2f} GB ({speed.get('device', '?')})"
         )
+    syncs = summary.get("host_syncs")
+    if syncs:
+        places = ", ".join(f"{where} ({n})" for where, n in list(syncs["locations"].items())[:3])
+        lines.append(
+            f"host synchronisations: {syncs['per_step']:.2f} per training step"
+            + (f"; most at {places}" if places else "")
+        )
     for dataset, skipped in (summary.get("skipped") or {}).items():
         reasons = ", ".join(f"{k}: {v}" for k, v in (skipped.get("reasons") or {}).items())
         lines.append(

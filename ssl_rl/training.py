@@ -16,6 +16,7 @@ from pytorch_lightning.utilities import rank_zero_only
 
 from ssl_rl.callbacks.divergence import DivergenceGuard
 from ssl_rl.callbacks.graceful_stop import GracefulStop
+from ssl_rl.callbacks.host_syncs import HostSyncReport
 from ssl_rl.callbacks.nn_retrieval import NearestNeighbourMonitor
 from ssl_rl.callbacks.save_on_failure import SaveOnFailure
 from ssl_rl.callbacks.throughput import ThroughputMonitor
@@ -68,6 +69,9 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
             speed = throughput_summary(trainers[0])
             if speed is not None:
                 summary["throughput"] = speed
+            syncs = host_sync_summary(trainers[0])
+            if syncs is not None:
+                summary["host_syncs"] = syncs
             savers = [c for c in trainers[0].callbacks if isinstance(c, SaveOnFailure)]
             if summary["status"] == "failed" and savers and savers[0].failure:
                 summary.update(savers[0].failure)
@@ -252,6 +256,14 @@ def throughput_summary(trainer: pl.Trainer) -> dict[str, Any] | None:
     """The run's speed as its :class:`ThroughputMonitor` measured it (None without one)."""
     for callback in trainer.callbacks:  # type: ignore[attr-defined]
         if isinstance(callback, ThroughputMonitor):
+            return callback.summary()
+    return None
+
+
+def host_sync_summary(trainer: pl.Trainer) -> dict[str, Any] | None:
+    """The training step's host synchronisations as :class:`HostSyncReport` counted them."""
+    for callback in trainer.callbacks:  # type: ignore[attr-defined]
+        if isinstance(callback, HostSyncReport):
             return callback.summary()
     return None
 
