@@ -32,7 +32,7 @@ from ssl_rl.report.table import (
     format_stat,
     random_init_row,
 )
-from ssl_rl.training import train
+from ssl_rl.run.training import train
 from tests.conftest import FINETUNE_TINY_OVERRIDES
 
 # One episode per policy run: validations at steps 0, 2, 3; NN retrieval at steps 0, 2, 4.
