@@ -7,10 +7,10 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from ssl_rl.finetuning import finetune
-from ssl_rl.known_noise import quiet_known_noise
-from ssl_rl.run_errors import exit_quietly_on
-from ssl_rl.run_summary import EXPECTED_ERRORS
+from ssl_rl.run.errors import exit_quietly_on
+from ssl_rl.run.finetuning import finetune
+from ssl_rl.run.known_noise import quiet_known_noise
+from ssl_rl.run.summary import EXPECTED_ERRORS
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="finetune")

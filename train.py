@@ -12,11 +12,11 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from ssl_rl.known_noise import quiet_known_noise
-from ssl_rl.resume import resume_arguments
-from ssl_rl.run_errors import ConfigRefused, RunInterrupted, exit_quietly_on
-from ssl_rl.run_summary import EXPECTED_ERRORS
-from ssl_rl.training import train
+from ssl_rl.run.errors import ConfigRefused, RunInterrupted, exit_quietly_on
+from ssl_rl.run.known_noise import quiet_known_noise
+from ssl_rl.run.resume import resume_arguments
+from ssl_rl.run.summary import EXPECTED_ERRORS
+from ssl_rl.run.training import train
 
 
 @hydra.main(version_base="1.3", config_path="conf", config_name="train")

@@ -56,7 +56,7 @@ from ssl_rl.data.pretext.clip_transform import ClipTransform
 from ssl_rl.data.pretext.image_parts_dataset import ImagePartsDataset
 from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
 from ssl_rl.data.readers.video_io import AviVideoSource, write_avi
-from ssl_rl.training import build_data_and_model
+from ssl_rl.run.training import build_data_and_model
 from tests.data.pretext.cpu_reference import reference_clip, reference_jigsaw
 
 BATCH = 32  # samples per collated batch in the measurements

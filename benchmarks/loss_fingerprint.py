@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from benchmarks.config import compose_train
-from ssl_rl.training import train
+from ssl_rl.run.training import train
 from tests.conftest import EXPERIMENTS, tiny_train_overrides
 
 STEPS = 6

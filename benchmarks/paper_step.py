@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 
 from benchmarks.config import compose_train
 from ssl_rl.module import OrderingPretrainer
-from ssl_rl.training import build_data_and_model
+from ssl_rl.run.training import build_data_and_model
 
 
 def paper_model(overrides: list[str]) -> tuple[DictConfig, OrderingPretrainer, torch.device]:

@@ -32,7 +32,7 @@ from benchmarks.paper_step import paper_model, random_parts, training_step
 from ssl_rl.policy.groups import group_permutations
 from ssl_rl.policy.network import PolicyNetwork
 from ssl_rl.policy.reinforce import ReinforceLearner
-from ssl_rl.training import train
+from ssl_rl.run.training import train
 
 RUNS = {"basic": ["experiment=st", "policy=none"], "monitor": ["experiment=st"],
         "policy": ["experiment=st_policy"]}  # fmt: skip

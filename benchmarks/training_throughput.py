@@ -19,7 +19,7 @@ import torch
 from torch.utils.data import default_collate
 
 from benchmarks.config import compose_train
-from ssl_rl.training import build_data_and_model
+from ssl_rl.run.training import build_data_and_model
 
 
 def _items_per_second(dataset: torch.utils.data.Dataset, count: int) -> float:

@@ -29,7 +29,8 @@ import torch
 from ssl_rl.data.prepare_frames import extract_all
 from ssl_rl.data.pretext.clip_dataset import ClipDataset
 from ssl_rl.data.pretext.clip_transform import ClipTransform
-from ssl_rl.data.readers.video_io import AnyVideoSource, AviVideoSource, write_avi
+from ssl_rl.data.readers.any_video import AnyVideoSource
+from ssl_rl.data.readers.video_io import AviVideoSource, write_avi
 from ssl_rl.data.synthetic.videos import ensure_video_dataset
 
 DEMO_TRANSFORM = {"frame_size": 36, "resize_short": 48, "crop": 44, "jitter": 2}

@@ -1,6 +1,6 @@
 """ssl_rl: spatiotemporal self-supervision with a reinforcement-learned permutation policy."""
 
-from ssl_rl.config_resolvers import register as _register_resolvers
+from ssl_rl.run.config_resolvers import register as _register_resolvers
 
 __version__ = "0.1.0"
 

@@ -151,7 +151,7 @@ def compose_finetune(data_cache: Path, tmp_path: Path) -> Callable[..., DictConf
 
 def trained_st_run(compose_train: Callable[..., DictConfig], run_dir: Path) -> Path:
     """``run_dir`` holding a tiny ``experiment=st`` run, trained on first use."""
-    from ssl_rl.training import train  # only the tests that train need the package
+    from ssl_rl.run.training import train  # only the tests that train need the package
 
     if not (run_dir / "checkpoints" / "last.ckpt").is_file():
         train(compose_train(["experiment=st"], output_dir=run_dir))

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 import torch
 
-from ssl_rl import checkpoint_io
-from ssl_rl.checkpoint_io import AtomicCheckpointIO
-from ssl_rl.run_errors import ConfigRefused
-from ssl_rl.training import train
+from ssl_rl.checkpoints import atomic_io
+from ssl_rl.checkpoints.atomic_io import AtomicCheckpointIO
+from ssl_rl.run.errors import ConfigRefused
+from ssl_rl.run.training import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -34,7 +34,7 @@ def test_a_write_killed_before_the_rename_leaves_the_previous_checkpoint(tmp_pat
     script = textwrap.dedent(
         f"""
         import os, signal, torch
-        from ssl_rl.checkpoint_io import AtomicCheckpointIO
+        from ssl_rl.checkpoints.atomic_io import AtomicCheckpointIO
         io = AtomicCheckpointIO()
         io.save_checkpoint({{"global_step": 1}}, {str(last)!r})
         # The process dies between the written temporary file and the rename.
@@ -63,7 +63,7 @@ def test_a_full_disk_while_writing_leaves_the_previous_checkpoint(
         handle.write(b"PK\x03\x04" + b"\0" * 1000)
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(checkpoint_io.torch, "save", half_then_full)
+    monkeypatch.setattr(atomic_io.torch, "save", half_then_full)
     with pytest.raises(OSError, match="No space left"):
         io.save_checkpoint(_state(2), last)
     monkeypatch.undo()

@@ -14,12 +14,12 @@ import torch
 from omegaconf import OmegaConf
 from safetensors.torch import save_file
 
-from ssl_rl.checkpoint_file import CheckpointMismatchError, load_checkpoint
+from ssl_rl.checkpoints.export import export
+from ssl_rl.checkpoints.loading import CheckpointMismatchError, load_checkpoint
 from ssl_rl.eval.pretrained import load_pretrained_trunk
-from ssl_rl.export import export
 from ssl_rl.nets.caffenet import CaffeNetTrunk
 from ssl_rl.report.runs import load_run
-from ssl_rl.training import train
+from ssl_rl.run.training import train
 from tests.conftest import FINETUNE_TINY_OVERRIDES, trained_st_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -77,7 +77,7 @@ def test_a_payload_checkpoint_is_refused_and_nothing_runs(
     assert code != 0
     assert not marker.exists()
     assert "shared.ckpt: refused" in output and "posix.system" in output
-    assert "trust_checkpoint=true" in output and "ssl_rl.export" in output
+    assert "trust_checkpoint=true" in output and "ssl_rl.checkpoints.export" in output
     assert "Traceback" not in output
     summary = json.loads((tmp_path / "finetune" / "summary.json").read_text())
     assert summary["status"] == "failed"

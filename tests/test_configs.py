@@ -11,8 +11,8 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ssl_rl.config_resolvers import RUN_DIR_PLACEHOLDER
 from ssl_rl.nets.caffenet import CaffeNetTrunk
+from ssl_rl.run.config_resolvers import RUN_DIR_PLACEHOLDER
 from tests.conftest import CONF_DIR, EXPERIMENTS, FINETUNE_TASKS
 
 SCALES = ("demo", "paper")

@@ -11,8 +11,8 @@ import pytest
 import torch
 
 from ssl_rl.module import OrderingPretrainer
-from ssl_rl.run_summary import write_summary
-from ssl_rl.training import train
+from ssl_rl.run.summary import write_summary
+from ssl_rl.run.training import train
 
 
 def _strict(path: Path) -> dict[str, Any]:
@@ -70,7 +70,7 @@ def test_non_finite_policy_state_stops_the_run(
 
 
 def test_diverged_run_raises_when_asked(compose_train, monkeypatch: pytest.MonkeyPatch) -> None:
-    from ssl_rl.run_errors import RunDiverged
+    from ssl_rl.run.errors import RunDiverged
 
     monkeypatch.setattr(
         OrderingPretrainer,

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 
 from ssl_rl.data.errors import DatasetError
-from ssl_rl.finetuning import finetune
-from ssl_rl.run_errors import CheckpointNotFound, ConfigRefused, exit_quietly_on
-from ssl_rl.run_summary import EXPECTED_ERRORS
+from ssl_rl.run.errors import CheckpointNotFound, ConfigRefused, exit_quietly_on
+from ssl_rl.run.finetuning import finetune
+from ssl_rl.run.summary import EXPECTED_ERRORS
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -51,7 +51,7 @@ def test_finetune_missing_checkpoint_without_traceback(tmp_path: Path) -> None:
 
 def test_checkpoint_errors_are_expected() -> None:
     from ssl_rl.eval.pretrained import CheckpointMismatchError, resolve_pretrained_path
-    from ssl_rl.training import resolve_checkpoint
+    from ssl_rl.run.training import resolve_checkpoint
 
     assert issubclass(CheckpointMismatchError, EXPECTED_ERRORS)
     with pytest.raises(CheckpointNotFound, match="init_from='/nope'"):

@@ -12,8 +12,8 @@ import pytest
 import torch
 
 from ssl_rl.module import OrderingPretrainer
-from ssl_rl.run_errors import RunInterrupted
-from ssl_rl.training import train
+from ssl_rl.run.errors import RunInterrupted
+from ssl_rl.run.training import train
 
 
 def test_submitit_signal_saves_then_calls_submitits_handler(

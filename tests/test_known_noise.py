@@ -12,9 +12,9 @@ from pytorch_lightning.demos.boring_classes import BoringModel
 from pytorch_lightning.loggers import CSVLogger
 from pytorch_lightning.utilities.warnings import PossibleUserWarning
 
-from ssl_rl.checkpoint_io import save_last
-from ssl_rl.known_noise import KNOWN_LOG_LINES, quiet_known_noise, quiet_resume
-from ssl_rl.training import _save_final_checkpoint
+from ssl_rl.checkpoints.atomic_io import save_last
+from ssl_rl.run.known_noise import KNOWN_LOG_LINES, quiet_known_noise, quiet_resume
+from ssl_rl.run.training import _save_final_checkpoint
 
 LEAFSPEC = "`isinstance(treespec, LeafSpec)` is deprecated, use something else"
 

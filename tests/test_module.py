@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from ssl_rl.permutations import apply_permutation
+from ssl_rl.run.training import build_data_and_model
 from ssl_rl.schedule import TaskSchedule
-from ssl_rl.training import build_data_and_model
 
 
 @pytest.fixture

@@ -14,8 +14,8 @@ from omegaconf import OmegaConf, open_dict
 from torch.optim import lr_scheduler
 
 from ssl_rl.phase_reset import FreshOptimization
+from ssl_rl.run.training import train
 from ssl_rl.schedule import TaskSchedule
-from ssl_rl.training import train
 from tests.conftest import CONF_DIR
 
 # 8 steps, temporal phase from step 4; StepLR decays every 3 steps, so the spatial phase ends

@@ -17,8 +17,8 @@ import torch
 from hydra import compose, initialize_config_dir
 from omegaconf import OmegaConf
 
-from ssl_rl.resume import CONF_DIR, resume_arguments
-from ssl_rl.run_errors import ConfigRefused
+from ssl_rl.run.errors import ConfigRefused
+from ssl_rl.run.resume import CONF_DIR, resume_arguments
 from tests.train_process import MAX_STEPS, REPO, process_env, run_ok, train_command
 
 

@@ -12,9 +12,9 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf, open_dict
 
-from ssl_rl.resume import check_same_run
-from ssl_rl.run_errors import ConfigRefused
-from ssl_rl.training import train
+from ssl_rl.run.errors import ConfigRefused
+from ssl_rl.run.resume import check_same_run
+from ssl_rl.run.training import train
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -74,8 +74,8 @@ def test_skipped_files_are_counted_per_dataset() -> None:
 
     from torch.utils.data import Subset
 
-    from ssl_rl.run_report import end_report
-    from ssl_rl.training import skipped_files
+    from ssl_rl.run.end_report import end_report
+    from ssl_rl.run.training import skipped_files
 
     images = SimpleNamespace(skipped_count=2, skipped_files=[Path("a.JPEG"), Path("b.JPEG")])
     clips = SimpleNamespace(skipped_count=1, stats={"corrupt": 1})

@@ -16,8 +16,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 
-from ssl_rl.checkpoint_io import AtomicCheckpointIO
-from ssl_rl.training import train
+from ssl_rl.checkpoints.atomic_io import AtomicCheckpointIO
+from ssl_rl.run.training import train
 from tests.conftest import tiny_train_overrides
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssl_rl.training import build_data_and_model, train
+from ssl_rl.run.training import build_data_and_model, train
 
 # Float32 on a CPU: NHWC convolutions sum in another order than NCHW ones, so losses agree to
 # rounding (a few ulp of the activations, compounded over 4 SGD steps), not bit for bit.

@@ -12,8 +12,8 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from ssl_rl.callbacks import throughput
 from ssl_rl.callbacks.throughput import ThroughputMonitor
-from ssl_rl.run_report import end_report
-from ssl_rl.training import build_data_and_model, train
+from ssl_rl.run.end_report import end_report
+from ssl_rl.run.training import build_data_and_model, train
 
 
 class FakeClock:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ssl_rl.training import train
+from ssl_rl.run.training import train
 from tests.conftest import EXPERIMENTS
 
 

@@ -1,4 +1,5 @@
-"""``python -m ssl_rl.export``: a shareable .safetensors trunk, evaluating like its checkpoint."""
+"""``python -m ssl_rl.checkpoints.export``: a shareable .safetensors trunk, evaluating like its
+checkpoint."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ from safetensors import safe_open
 from safetensors.torch import load_file
 
 import ssl_rl
-from ssl_rl.checkpoint_file import CheckpointMismatchError
-from ssl_rl.finetuning import finetune
-from ssl_rl.init_from import load_initial_weights
+from ssl_rl.checkpoints.loading import CheckpointMismatchError
+from ssl_rl.checkpoints.trunk_file import psi_sha256
 from ssl_rl.nets import CaffeNetTrunk
-from ssl_rl.training import build_data_and_model, train
-from ssl_rl.trunk_file import psi_sha256
+from ssl_rl.run.finetuning import finetune
+from ssl_rl.run.init_from import load_initial_weights
+from ssl_rl.run.training import build_data_and_model, train
 from tests.conftest import trained_st_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,7 +35,8 @@ def _pretrained(compose_train, run_dir: Path) -> Path:
 
 
 def _export(source: Path, out: Path, *flags: str) -> None:
-    command = [sys.executable, "-m", "ssl_rl.export", str(source), "--out", str(out), *flags]
+    module = "ssl_rl.checkpoints.export"
+    command = [sys.executable, "-m", module, str(source), "--out", str(out), *flags]
     subprocess.run(command, cwd=REPO, check=True, capture_output=True, timeout=120)
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ssl_rl.training import train
+from ssl_rl.run.training import train
 
 
 def test_st_policy_run_logs_to_wandb_offline(

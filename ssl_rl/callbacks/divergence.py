@@ -8,7 +8,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from ssl_rl.run_errors import RunDiverged
+from ssl_rl.run.errors import RunDiverged
 
 
 class DivergenceGuard(pl.Callback):

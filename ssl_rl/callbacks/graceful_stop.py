@@ -10,8 +10,8 @@ from typing import Any
 
 import pytorch_lightning as pl
 
-from ssl_rl.checkpoint_io import save_last
-from ssl_rl.run_errors import RunInterrupted
+from ssl_rl.checkpoints.atomic_io import save_last
+from ssl_rl.run.errors import RunInterrupted
 
 log = logging.getLogger(__name__)
 

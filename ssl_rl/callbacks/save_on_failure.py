@@ -10,9 +10,9 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.trainer.states import TrainerFn
 
-from ssl_rl.checkpoint_io import save_last
+from ssl_rl.checkpoints.atomic_io import save_last
 from ssl_rl.data.worker_deaths import defer_worker_deaths
-from ssl_rl.run_errors import RunStopped
+from ssl_rl.run.errors import RunStopped
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import torch
 
-from ssl_rl.checkpoint_file import CheckpointMismatchError, is_safetensors, load_checkpoint
+from ssl_rl.checkpoints.loading import CheckpointMismatchError, is_safetensors, load_checkpoint
+from ssl_rl.checkpoints.trunk_file import read_trunk_file
 from ssl_rl.nets.caffenet import CaffeNetTrunk
-from ssl_rl.run_errors import CheckpointNotFound
-from ssl_rl.trunk_file import read_trunk_file
+from ssl_rl.run.errors import CheckpointNotFound
 
 log = logging.getLogger(__name__)
 

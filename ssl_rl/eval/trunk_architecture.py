@@ -7,7 +7,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ssl_rl.checkpoint_file import CheckpointMismatchError
+from ssl_rl.checkpoints.loading import CheckpointMismatchError
 
 # The constructor arguments that fix the trunk's parameter shapes. conv1's stride is not one:
 # a trunk pretrained at stride 2 on tiles transfers at stride 4 to 227 px inputs.

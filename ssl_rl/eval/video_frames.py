@@ -10,7 +10,8 @@ import torch
 from torch.utils.data import Dataset
 
 from ssl_rl.data.pretext.clip_dataset import evenly_spaced_indices
-from ssl_rl.data.readers.video_io import AnyVideoSource, VideoSource
+from ssl_rl.data.readers.any_video import AnyVideoSource
+from ssl_rl.data.readers.video_io import VideoSource
 
 FrameTransform = Callable[[torch.Tensor], torch.Tensor]
 

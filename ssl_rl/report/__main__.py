@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ssl_rl.figures.ablation import write_figures
+from ssl_rl.report.figures import write_figures
 from ssl_rl.report.runs import RunSet, load_runs
 from ssl_rl.report.table import (
     MISSING,

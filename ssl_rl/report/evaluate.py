@@ -1,6 +1,6 @@
 """Optional: fine-tune / evaluate every completed run with ``finetune.py``'s task configs.
 
-Each run's trunk goes through ``ssl_rl.finetuning.finetune`` with ``ckpt=<run dir>``; the
+Each run's trunk goes through ``ssl_rl.run.finetuning.finetune`` with ``ckpt=<run dir>``; the
 results land in ``<run dir>/finetune/<task>/summary.json`` and become extra table columns.
 The trunk's width and groups come from the checkpoint; the scale, a non-default data cache and
 the demo generator settings from the run's ``.hydra/`` files, so a demo run is evaluated on the
@@ -21,9 +21,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from ssl_rl.finetuning import finetune
 from ssl_rl.report.runs import Run, RunSet
 from ssl_rl.report.table import Column
+from ssl_rl.run.finetuning import finetune
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Discover the pretraining runs of one or more sweeps and load what the report needs.
 
-A run is a directory holding a ``summary.json`` written by ``ssl_rl.training.train`` (it has an
+A run is a directory holding a ``summary.json`` written by ``ssl_rl.run.training.train`` (it has an
 ``experiment`` key; the ``summary.json`` of a ``finetune/<task>/`` sub-run has none and is not a
 run). Per run: the summary, the nearest-neighbour history (``nn_retrieval.json``, else the
 monitor's state in the checkpoint) and, from ``checkpoints/last.ckpt``, the permutation-policy
@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ssl_rl.checkpoint_file import CheckpointMismatchError, load_checkpoint
+from ssl_rl.checkpoints.loading import CheckpointMismatchError, load_checkpoint
 
 log = logging.getLogger(__name__)
 

@@ -10,9 +10,9 @@ import torch
 
 from ssl_rl.eval.pretrained import CheckpointMismatchError, load_pretrained_trunk, trunk_config
 from ssl_rl.eval.trunk_architecture import checkpoint_architecture, command_line_keys
-from ssl_rl.finetuning import finetune
 from ssl_rl.nets.caffenet import CaffeNetTrunk
-from ssl_rl.training import train
+from ssl_rl.run.finetuning import finetune
+from ssl_rl.run.training import train
 from tests.conftest import FINETUNE_TASKS
 
 DEMO_TASKS = FINETUNE_TASKS

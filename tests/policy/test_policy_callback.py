@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ssl_rl.training import train
+from ssl_rl.run.training import train
 
 REPO = Path(__file__).resolve().parents[2]
 

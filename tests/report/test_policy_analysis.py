@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from ssl_rl.report.policy_analysis import make_analysis
-from ssl_rl.training import train
+from ssl_rl.run.training import train
 
 ARMS = {
     "pa_policy": [["seed=1"], ["seed=2"]],

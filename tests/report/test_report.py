@@ -12,7 +12,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from ssl_rl.figures.ablation import (
+from ssl_rl.report.__main__ import main
+from ssl_rl.report.evaluate import compose_finetune_config, finetune_overrides
+from ssl_rl.report.figures import (
     group_choices_figure,
     mean_std_curve,
     permutation_error_comparison,
@@ -20,8 +22,6 @@ from ssl_rl.figures.ablation import (
     pick_control,
     pick_policy_run,
 )
-from ssl_rl.report.__main__ import main
-from ssl_rl.report.evaluate import compose_finetune_config, finetune_overrides
 from ssl_rl.report.runs import Run, RunSet, load_runs
 from ssl_rl.report.table import (
     RANDOM_INIT,
@@ -32,7 +32,7 @@ from ssl_rl.report.table import (
     format_stat,
     random_init_row,
 )
-from ssl_rl.training import train
+from ssl_rl.run.training import train
 from tests.conftest import FINETUNE_TINY_OVERRIDES
 
 # One episode per policy run: validations at steps 0, 2, 3; NN retrieval at steps 0, 2, 4.

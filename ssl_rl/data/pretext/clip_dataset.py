@@ -16,8 +16,8 @@ from torch.utils.data import Dataset
 from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.pretext.clip_transform import ClipTransform
 from ssl_rl.data.pretext.two_stage import RawSample, TwoStagePretext
+from ssl_rl.data.readers.any_video import AnyVideoSource
 from ssl_rl.data.readers.video_io import (
-    AnyVideoSource,
     CorruptVideoError,
     FrameCountMismatchError,
     VideoSource,

@@ -14,8 +14,9 @@ from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.prepare_frames import extract_all, main
 from ssl_rl.data.pretext.clip_dataset import ClipDataset, evenly_spaced_indices
 from ssl_rl.data.pretext.clip_transform import ClipTransform, normalize_per_part
+from ssl_rl.data.readers.any_video import AnyVideoSource
 from ssl_rl.data.readers.ucf101 import UCF101Index
-from ssl_rl.data.readers.video_io import AnyVideoSource, AviVideoSource, VideoSource, _AviInfo
+from ssl_rl.data.readers.video_io import AviVideoSource, VideoSource, _AviInfo
 from tests.data.pretext.finished import finished, finished_batch
 from tests.fixtures.videos import make_ucf101_tree
 

@@ -15,7 +15,7 @@ from ssl_rl.data.pretext.device_decode import DeviceDecodedJigsaw
 from ssl_rl.data.pretext.image_parts_dataset import ImagePartsDataset, ImagePretext
 from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
 from ssl_rl.data.readers.image_folder import jpeg_frame_header, load_rgb
-from ssl_rl.training import train
+from ssl_rl.run.training import train
 from tests.fixtures.images import (
     add_cmyk_jpeg,
     add_png_named_jpeg,

@@ -14,7 +14,7 @@ from ssl_rl.data.pretext import two_stage
 from ssl_rl.data.pretext.clip_transform import ClipTransform
 from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
 from ssl_rl.data.pretext.rotation import RotationTransform
-from ssl_rl.training import build_data_and_model
+from ssl_rl.run.training import build_data_and_model
 from tests.data.pretext.cpu_reference import reference_clip, reference_jigsaw, reference_rotation
 
 TOLERANCE = 1e-5
@@ -206,7 +206,7 @@ def test_masked_device_stage_trains_to_the_same_losses_through_the_trainer(
     CPU with data.device_stage=device, trains through trainer.fit to the same losses."""
     import csv
 
-    from ssl_rl.training import train
+    from ssl_rl.run.training import train
 
     def losses(name: str) -> list[str]:
         cfg = compose_train(

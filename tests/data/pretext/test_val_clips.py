@@ -12,7 +12,7 @@ from omegaconf import DictConfig
 from ssl_rl.data.pretext.clip_dataset import ClipDataset, evenly_spaced_indices
 from ssl_rl.data.pretext.clip_transform import ClipTransform
 from ssl_rl.data.readers.video_io import AviVideoSource
-from ssl_rl.training import build_data_and_model
+from ssl_rl.run.training import build_data_and_model
 from tests.data.pretext.finished import finished
 from tests.fixtures.videos import make_ucf101_tree
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.readers.any_video import AnyVideoSource
 from ssl_rl.data.readers.hmdb51 import HMDB51Index
-from ssl_rl.data.readers.video_io import AnyVideoSource
 from tests.fixtures.hmdb import FLAGS, NUM_FRAMES, make_hmdb_tree, video_names
 
 SORTED_CLASSES = ["brush_hair", "cartwheel", "kiss"]

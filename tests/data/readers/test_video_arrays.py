@@ -11,10 +11,11 @@ import torch
 
 from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.prepare_frames import extract_all
+from ssl_rl.data.readers.any_video import AnyVideoSource
 from ssl_rl.data.readers.hmdb51 import HMDB51Index
 from ssl_rl.data.readers.ucf101 import UCF101Index, UCF101Splits
 from ssl_rl.data.readers.video_arrays import ArrayVideoSource
-from ssl_rl.data.readers.video_io import AnyVideoSource, CorruptVideoError
+from ssl_rl.data.readers.video_io import CorruptVideoError
 from tests.fixtures.hmdb import make_hmdb_tree
 from tests.fixtures.videos import make_ucf101_tree
 

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from ssl_rl.data.readers.any_video import AnyVideoSource
 from ssl_rl.data.readers.video_io import (
-    AnyVideoSource,
     AviVideoSource,
     CorruptVideoError,
     FrameCountMismatchError,

@@ -21,18 +21,18 @@ from ssl_rl.callbacks.nn_retrieval import NearestNeighbourMonitor
 from ssl_rl.callbacks.save_on_failure import SaveOnFailure
 from ssl_rl.callbacks.throughput import ThroughputMonitor
 from ssl_rl.callbacks.train_metrics import TrainMetricWindow
-from ssl_rl.checkpoint_file import is_safetensors, load_checkpoint
-from ssl_rl.checkpoint_io import AtomicCheckpointIO, check_complete
-from ssl_rl.checkpoint_match import ExperimentStamp, check_checkpoint_matches
+from ssl_rl.checkpoints.atomic_io import AtomicCheckpointIO, check_complete
+from ssl_rl.checkpoints.loading import is_safetensors, load_checkpoint
 from ssl_rl.data.datamodule import OrderingDataModule
 from ssl_rl.data.errors import DatasetError
-from ssl_rl.data_roots import with_data_roots
-from ssl_rl.init_from import load_initial_weights
-from ssl_rl.known_noise import quiet_resume
 from ssl_rl.module import OrderingPretrainer
-from ssl_rl.run_errors import CheckpointNotFound, ConfigRefused
-from ssl_rl.run_report import end_report
-from ssl_rl.run_summary import recorded_run, task_metrics
+from ssl_rl.run.checkpoint_match import ExperimentStamp, check_checkpoint_matches
+from ssl_rl.run.data_roots import with_data_roots
+from ssl_rl.run.end_report import end_report
+from ssl_rl.run.errors import CheckpointNotFound, ConfigRefused
+from ssl_rl.run.init_from import load_initial_weights
+from ssl_rl.run.known_noise import quiet_resume
+from ssl_rl.run.summary import recorded_run, task_metrics
 from ssl_rl.tasks import build_tasks
 
 log = logging.getLogger(__name__)
@@ -43,8 +43,8 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
 
     With ``reraise=False`` (Hydra multiruns) a failure is recorded in the summary and the
     sweep goes on with its other jobs. Divergence and stop signals end the run at a step
-    boundary (see :mod:`ssl_rl.run_errors`); every end is recorded, then reported in a few
-    lines (:func:`~ssl_rl.run_report.end_report`).
+    boundary (see :mod:`ssl_rl.run.errors`); every end is recorded, then reported in a few
+    lines (:func:`~ssl_rl.run.end_report.end_report`).
     """
     output_dir = Path(cfg.paths.output_dir)
     summary_path = output_dir / "summary.json"

@@ -1,8 +1,9 @@
-"""``python -m ssl_rl.export <run dir or .ckpt> --out trunk.safetensors``: a trunk to share.
+"""``python -m ssl_rl.checkpoints.export <run dir or .ckpt> --out trunk.safetensors``: a
+trunk to share.
 
 Writes the trunk's weights (``--heads``, ``--psi``: also the heads and Ψ) as safetensors with
 the architecture, experiment, tasks, steps, Ψ hashes and project version in the header (see
-:mod:`ssl_rl.trunk_file`). ``finetune.py ckpt=`` and ``train.py init_from=`` read it.
+:mod:`ssl_rl.checkpoints.trunk_file`). ``finetune.py ckpt=`` and ``train.py init_from=`` read it.
 """
 
 from __future__ import annotations
@@ -12,9 +13,9 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from ssl_rl.checkpoints.trunk_file import TRUNK_PREFIX, write_trunk_file
 from ssl_rl.eval.pretrained import read_checkpoint, resolve_pretrained_path
-from ssl_rl.run_errors import ConfigRefused
-from ssl_rl.trunk_file import TRUNK_PREFIX, write_trunk_file
+from ssl_rl.run.errors import ConfigRefused
 
 
 def export(
@@ -41,7 +42,8 @@ def export(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m ssl_rl.export", description=__doc__)
+    prog = "python -m ssl_rl.checkpoints.export"
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__)
     parser.add_argument("source", help="a train.py run directory or checkpoint (.ckpt)")
     parser.add_argument("--out", required=True, help="the .safetensors file to write")
     parser.add_argument("--heads", action="store_true", help="also the ordering heads")

@@ -22,7 +22,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 import ssl_rl
-from ssl_rl.checkpoint_file import CheckpointMismatchError
+from ssl_rl.checkpoints.loading import CheckpointMismatchError
 
 FORMAT = "ssl_rl.trunk/1"
 TRUNK_PREFIX = "trunk."
@@ -113,7 +113,7 @@ def read_trunk_file(path: Path) -> TrunkFile:
         raise CheckpointMismatchError(
             f"{path}: a safetensors file, but not a trunk exported by ssl_rl (its header has "
             f"format={raw.get('format')!r}, expected {FORMAT!r}); export one with "
-            "`python -m ssl_rl.export <run dir> --out trunk.safetensors`"
+            "`python -m ssl_rl.checkpoints.export <run dir> --out trunk.safetensors`"
         )
     metadata: dict[str, Any] = dict(raw)
     for field in _JSON_FIELDS:

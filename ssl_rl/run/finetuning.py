@@ -14,7 +14,6 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader
 
 from ssl_rl.data.errors import DatasetError
-from ssl_rl.data_roots import with_data_roots
 from ssl_rl.eval import datasets as eval_data
 from ssl_rl.eval.nn_retrieval import retrieval_topk
 from ssl_rl.eval.pretrained import (
@@ -29,7 +28,8 @@ from ssl_rl.eval.trunk_architecture import (
     command_line_keys,
 )
 from ssl_rl.nets.caffenet import CaffeNetTrunk
-from ssl_rl.run_summary import recorded_run
+from ssl_rl.run.data_roots import with_data_roots
+from ssl_rl.run.summary import recorded_run
 
 log = logging.getLogger(__name__)
 

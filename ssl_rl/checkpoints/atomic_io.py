@@ -12,7 +12,7 @@ import torch
 from lightning_fabric.utilities.types import _PATH
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from ssl_rl.run_errors import ConfigRefused
+from ssl_rl.run.errors import ConfigRefused
 
 PARTIAL_SUFFIX = ".partial"
 

@@ -16,10 +16,10 @@ from hydra import compose, initialize_config_dir
 from hydra.core.global_hydra import GlobalHydra
 from omegaconf import OmegaConf
 
-from ssl_rl.checkpoint_io import check_complete
-from ssl_rl.run_errors import ConfigRefused
+from ssl_rl.checkpoints.atomic_io import check_complete
+from ssl_rl.run.errors import ConfigRefused
 
-CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
+CONF_DIR = Path(__file__).resolve().parents[2] / "conf"
 # Keys a resumed run may change: how far it trains, and how it reports.
 ALLOWED_PREFIXES = (
     "trainer.max_steps",

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from torch import nn
 
-from ssl_rl.checkpoint_file import CheckpointMismatchError
+from ssl_rl.checkpoints.loading import CheckpointMismatchError
 from ssl_rl.eval.pretrained import (
     key_mismatches,
     read_checkpoint,

@@ -16,7 +16,7 @@ from typing import Any
 from pytorch_lightning.utilities import rank_zero_only
 
 from ssl_rl.data.errors import DatasetError
-from ssl_rl.run_errors import ConfigRefused, RunInterrupted, RunStopped
+from ssl_rl.run.errors import ConfigRefused, RunInterrupted, RunStopped
 
 log = logging.getLogger(__name__)
 

@@ -9,7 +9,7 @@ import pytorch_lightning as pl
 from omegaconf import DictConfig, OmegaConf
 from torch import nn
 
-from ssl_rl.run_errors import ConfigRefused
+from ssl_rl.run.errors import ConfigRefused
 
 
 class ExperimentStamp(pl.Callback):

@@ -17,7 +17,7 @@ from typing import Any
 
 import torch
 
-from ssl_rl.run_errors import ConfigRefused
+from ssl_rl.run.errors import ConfigRefused
 
 # The first bytes of each format: a torch zip archive, and a safetensors header (8-byte
 # little-endian length, then a JSON object).
@@ -74,9 +74,10 @@ def _refusal(path: Path, context: str) -> str:
         f"{context}{path}: refused: it holds {types or 'a type'} besides tensors and plain "
         "containers, which loading would have to build or run (nothing from the file was "
         "run). A checkpoint from someone else: ask for its trunk exported with "
-        "`python -m ssl_rl.export <run> --out trunk.safetensors`. One of your own, written "
-        "by an older version: pass trust_checkpoint=true (only for files you made yourself), "
-        "or export it once with `python -m ssl_rl.export <file> --trust-checkpoint`."
+        "`python -m ssl_rl.checkpoints.export <run> --out trunk.safetensors`. One of your own, "
+        "written by an older version: pass trust_checkpoint=true (only for files you made "
+        "yourself), or export it once with "
+        "`python -m ssl_rl.checkpoints.export <file> --trust-checkpoint`."
     )
 
 
