@@ -8,8 +8,8 @@ import warnings
 from ssl_rl.callbacks import host_syncs
 from ssl_rl.callbacks.host_syncs import SYNC_MESSAGE, HostSyncReport
 from ssl_rl.policy import samplers
-from ssl_rl.run_report import end_report
-from ssl_rl.training import train
+from ssl_rl.run.end_report import end_report
+from ssl_rl.run.training import train
 
 
 def test_a_run_counts_the_synchronisations_of_its_steps(compose_train, monkeypatch) -> None:
