@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm import tqdm
 
-from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.synthetic.markers import holds_earlier_dataset, read_marker
 from ssl_rl.data.synthetic.shapes import SHAPES, unit_polygons
 
 logger = logging.getLogger(__name__)
@@ -116,7 +116,7 @@ def ensure_image_dataset(
 ) -> Path:
     """Return ``root`` at once if it is complete with these parameters, else generate it."""
     spec = _Spec(num_classes, train_per_class, val_per_class, image_size, seed)
-    if _read_marker(Path(root)) == asdict(spec):
+    if read_marker(Path(root) / COMPLETE_MARKER) == asdict(spec):
         return Path(root)
     return generate_image_dataset(
         root, num_classes, train_per_class, val_per_class, image_size, seed, progress, workers
@@ -180,28 +180,9 @@ def _val_name(label: int, k: int, val_per_class: int) -> str:
     return f"ILSVRC2012_val_{label * val_per_class + k + 1:08d}.JPEG"
 
 
-def _read_marker(root: Path) -> dict[str, int] | None:
-    marker = root / COMPLETE_MARKER
-    if not marker.is_file():
-        return None
-    try:
-        return json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _prepare_root(root: Path) -> None:
     """Empty ``root`` if it holds an earlier synthetic dataset; refuse to touch anything else."""
-    if not root.exists():
-        root.mkdir(parents=True)
-        return
-    ours = (root / COMPLETE_MARKER).exists() or (root / IN_PROGRESS_MARKER).exists()
-    if not ours and any(root.iterdir()):
-        raise DatasetError(
-            f"{root} is not empty and was not written by the synthetic image generator; "
-            f"point the synthetic dataset root at an empty or new folder."
-        )
-    if ours:
+    if holds_earlier_dataset(root, COMPLETE_MARKER, IN_PROGRESS_MARKER, "image", "dataset"):
         logger.info("Regenerating the synthetic image dataset in %s", root)
         for entry in ("train", "val"):
             shutil.rmtree(root / entry, ignore_errors=True)

@@ -46,7 +46,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.readers.voc07 import PAPER_MIN_CROP_AREA, VOC_CLASSES, Box, box_area
 from ssl_rl.data.synthetic.images import (
     _SUPERSAMPLE,
@@ -60,6 +59,7 @@ from ssl_rl.data.synthetic.images import (
     synthetic_classes,
 )
 from ssl_rl.data.synthetic.linking import link_or_copy
+from ssl_rl.data.synthetic.markers import holds_earlier_dataset, read_marker
 
 logger = logging.getLogger(__name__)
 
@@ -129,7 +129,7 @@ def ensure_voc_dataset(
     """Return ``root/VOCdevkit/VOC2007``, generating it unless complete with these parameters."""
     root = Path(root)
     spec = _Spec(num_classes, trainval_images, test_images, tuple(image_size), seed)
-    if _read_marker(root) == json.loads(json.dumps(asdict(spec))):
+    if read_marker(root / COMPLETE_MARKER) == json.loads(json.dumps(asdict(spec))):
         return voc_folder(root)
     return generate_voc_dataset(root, num_classes, trainval_images, test_images, image_size, seed)
 
@@ -409,28 +409,9 @@ def _write_label_map(path: Path, labels: np.ndarray) -> None:
     image.save(path, format="PNG")
 
 
-def _read_marker(root: Path) -> dict | None:
-    marker = root / COMPLETE_MARKER
-    if not marker.is_file():
-        return None
-    try:
-        return json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _prepare_root(root: Path) -> None:
     """Empty ``root`` if it holds an earlier synthetic VOC; refuse to touch anything else."""
-    if not root.exists():
-        root.mkdir(parents=True)
-        return
-    ours = (root / COMPLETE_MARKER).exists() or (root / IN_PROGRESS_MARKER).exists()
-    if not ours and any(root.iterdir()):
-        raise DatasetError(
-            f"{root} is not empty and was not written by the synthetic VOC generator; "
-            f"point the synthetic VOC root at an empty or new folder."
-        )
-    if ours:
+    if holds_earlier_dataset(root, COMPLETE_MARKER, IN_PROGRESS_MARKER, "VOC", "VOC"):
         logger.info("Regenerating the synthetic VOC dataset in %s", root)
         shutil.rmtree(root / "VOCdevkit", ignore_errors=True)
         (root / COMPLETE_MARKER).unlink(missing_ok=True)
