@@ -114,42 +114,31 @@ def ensure_image_dataset(
     progress: bool = True,
     workers: int = 1,
 ) -> Path:
-    """Return ``root`` at once if it is complete with these parameters, else generate it."""
-    spec = _Spec(num_classes, train_per_class, val_per_class, image_size, seed)
-    if read_marker(Path(root) / COMPLETE_MARKER) == asdict(spec):
-        return Path(root)
-    return generate_image_dataset(
-        root, num_classes, train_per_class, val_per_class, image_size, seed, progress, workers
-    )
-
-
-def generate_image_dataset(
-    root: Path,
-    num_classes: int = 10,
-    train_per_class: int = 100,
-    val_per_class: int = 20,
-    image_size: int = 128,
-    seed: int = 0,
-    progress: bool = True,
-    workers: int = 1,
-) -> Path:
-    """Write the dataset under ``root`` (replacing an earlier synthetic one) and return ``root``.
+    """Return ``root`` at once if it is complete with these parameters, else write the dataset
+    there (replacing an earlier synthetic one) and return ``root``.
 
     ``workers`` > 1 renders in that many processes; the files are the same either way.
     """
     root = Path(root)
     spec = _Spec(num_classes, train_per_class, val_per_class, image_size, seed)
+    if read_marker(root / COMPLETE_MARKER) == asdict(spec):
+        return root
+    return _generate(root, spec, progress, workers)
+
+
+def _generate(root: Path, spec: _Spec, progress: bool, workers: int) -> Path:
+    """Write the dataset of ``spec`` under ``root``; the completion marker comes last."""
     _prepare_root(root)
     (root / IN_PROGRESS_MARKER).touch()
-    classes = synthetic_classes(num_classes)
+    classes = synthetic_classes(spec.num_classes)
     (root / "classes.txt").write_text("".join(f"{c.wnid} {c.name}\n" for c in classes))
     for split in ("train", "val"):
         for cls in classes:
             (root / split / cls.wnid).mkdir(parents=True, exist_ok=True)
     jobs = [
         (root, spec, split, label, k)
-        for split, count in (("train", train_per_class), ("val", val_per_class))
-        for label in range(num_classes)
+        for split, count in (("train", spec.train_per_class), ("val", spec.val_per_class))
+        for label in range(spec.num_classes)
         for k in range(count)
     ]
     bar = tqdm(total=len(jobs), desc=f"synthetic images → {root}", disable=not progress)

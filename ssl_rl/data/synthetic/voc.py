@@ -126,12 +126,13 @@ def ensure_voc_dataset(
     image_size: tuple[int, int] = (192, 144),
     seed: int = 0,
 ) -> Path:
-    """Return ``root/VOCdevkit/VOC2007``, generating it unless complete with these parameters."""
+    """Return ``root/VOCdevkit/VOC2007``, writing the dataset under ``root`` (replacing an
+    earlier synthetic one) unless it is complete with these parameters."""
     root = Path(root)
     spec = _Spec(num_classes, trainval_images, test_images, tuple(image_size), seed)
     if read_marker(root / COMPLETE_MARKER) == json.loads(json.dumps(asdict(spec))):
         return voc_folder(root)
-    return generate_voc_dataset(root, num_classes, trainval_images, test_images, image_size, seed)
+    return _generate(root, spec)
 
 
 def voc_folder(root: Path | str) -> Path:
@@ -139,30 +140,21 @@ def voc_folder(root: Path | str) -> Path:
     return Path(root) / "VOCdevkit" / "VOC2007"
 
 
-def generate_voc_dataset(
-    root: Path | str,
-    num_classes: int = 10,
-    trainval_images: int = 100,
-    test_images: int = 100,
-    image_size: tuple[int, int] = (192, 144),
-    seed: int = 0,
-) -> Path:
-    """Write the dataset under ``root`` (replacing an earlier synthetic one); return VOC2007."""
-    root = Path(root)
-    spec = _Spec(num_classes, trainval_images, test_images, tuple(image_size), seed)
+def _generate(root: Path, spec: _Spec) -> Path:
+    """Write the dataset of ``spec`` under ``root``; return its VOC2007 folder."""
     _prepare_root(root)
     (root / IN_PROGRESS_MARKER).touch()
     voc = voc_folder(root)
     for folder in ("JPEGImages", "Annotations", "ImageSets/Main"):
         (voc / folder).mkdir(parents=True, exist_ok=True)
-    classes = synthetic_classes(num_classes)
+    classes = synthetic_classes(spec.num_classes)
     splits = _assign_splits(spec)
     seg = root / "VOCdevkit" / "VOC2012"
     for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
         (seg / folder).mkdir(parents=True, exist_ok=True)
     flags = {}
     for number, image_id in enumerate(splits["trainval"] + splits["test"]):
-        rng = np.random.default_rng([seed, number])
+        rng = np.random.default_rng([spec.seed, number])
         image, objects, labels = render_scene(classes, spec.image_size, rng, first_label=number)
         jpeg = voc / "JPEGImages" / f"{image_id}.jpg"
         image.save(jpeg, format="JPEG", quality=_JPEG_QUALITY)
