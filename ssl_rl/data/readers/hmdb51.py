@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import re
 from pathlib import Path
+from typing import Literal
 
 from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.readers.list_files import read_list_lines
@@ -46,13 +47,23 @@ class HMDB51Index(VideoSplitIndex):
     SPLIT_DIR_HOLDS = "the testTrainMulti_7030_splits files"
     CLASS_FOLDER = "<class>"
     CLASS_FOLDERS = "brush_hair/, cartwheel/, ..."
-    CONFIG_PREFIX = "datasets.hmdb51"
 
-    def _find_samples(self) -> list[str]:
+    def __init__(
+        self,
+        video_root: Path | str | None,
+        split_dir: Path | str,
+        split: int = 1,
+        subset: Literal["train", "test"] = "train",
+        frames_root: Path | str | None = None,
+        allow_missing: bool = False,
+        config_prefix: str = "datasets.hmdb51",
+    ) -> None:
+        super().__init__(video_root, split_dir, split, subset, frames_root, config_prefix)
+
         split_files = self._split_files()
-        self.classes = sorted(split_files)
+        self.classes: list[str] = sorted(split_files)
         self._check_folders_match(split_files)
-        self.samples = []
+        self.samples: list[tuple[Path, int]] = []
         missing: list[str] = []
         for label, name in enumerate(self.classes):
             folder = self.data_root / name
@@ -65,7 +76,9 @@ class HMDB51Index(VideoSplitIndex):
                     self.samples.append((folder / f"{entry}.npy", label))
                 else:
                     missing.append(f"{name}/{entry}")
-        return missing
+        self.num_missing = len(missing)
+        if missing:
+            self._report_missing(missing, allow_missing)
 
     def _split_files(self) -> dict[str, Path]:
         """Class name → its split file for ``self.split``."""
@@ -120,9 +133,10 @@ class HMDB51Index(VideoSplitIndex):
                 videos.append(video)
         return videos
 
-    def _missing_summary(self, missing: list[str]) -> str:
-        return (
+    def _report_missing(self, missing: list[str], allow_missing: bool) -> None:
+        summary = (
             f"{len(missing)} of the {len(missing) + len(self.samples)} {self._missing_what()} of "
             f"split {self.split} ({self.subset}) listed in {self.split_dir} are not under "
             f"{self.data_root} (e.g. {missing[:MAX_LISTED]})"
         )
+        self._refuse_or_skip_missing(summary, allow_missing)

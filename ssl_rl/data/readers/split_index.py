@@ -4,7 +4,6 @@ the report of listed videos that are not on disk."""
 from __future__ import annotations
 
 import logging
-from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import ClassVar, Literal
 
@@ -14,21 +13,16 @@ from ssl_rl.data.prepared.manifest import check_video_frames_root
 MAX_LISTED = 5
 
 
-class VideoSplitIndex(ABC):
-    """The (video or frame folder, 0-based label) pairs of one subset of one official split.
+class VideoSplitIndex:
+    """Base of the (video or frame folder, 0-based label) pairs of one subset of one split.
 
-    Checks ``split`` and ``subset`` and reads the samples from ``data_root``: the prepared
-    frames under ``frames_root`` (``frames`` True: frame folders or, where none exists,
-    ``.npy`` frame arrays; a ``prepared.json`` there must be complete and of this format
-    version; ``video_root`` may then be None), or else the videos under ``video_root``. A
-    listed video missing on disk is an error (a partial copy would silently change the
-    benchmark) unless ``allow_missing``: then it is skipped, counted in ``num_missing`` and
-    logged. ``config_prefix`` (default ``CONFIG_PREFIX``) names the config keys in messages.
-    Subclasses read their release's split files in :meth:`_find_samples`.
+    Checks ``split`` and ``subset`` and sets ``split_dir`` and ``data_root``: the prepared
+    frames under ``frames_root`` (``frames`` True; a ``prepared.json`` there must be complete and
+    of this format version) or else the videos under ``video_root``. Subclasses fill
+    ``classes`` and ``samples``; ``config_prefix`` names the config keys in messages.
     """
 
     DATASET: ClassVar[str]  # the release's name in messages
-    CONFIG_PREFIX: ClassVar[str]
     SPLIT_DIR_HOLDS: ClassVar[str]  # what split_dir holds
     CLASS_FOLDER: ClassVar[str]  # a class folder in the layout, "<class>" or "<Class>"
     CLASS_FOLDERS: ClassVar[str]  # the first class folders of the release
@@ -40,14 +34,11 @@ class VideoSplitIndex(ABC):
         self,
         video_root: Path | str | None,
         split_dir: Path | str,
-        split: int = 1,
-        subset: Literal["train", "test"] = "train",
-        frames_root: Path | str | None = None,
-        allow_missing: bool = False,
-        config_prefix: str | None = None,
+        split: int,
+        subset: Literal["train", "test"],
+        frames_root: Path | str | None,
+        config_prefix: str,
     ) -> None:
-        if config_prefix is None:
-            config_prefix = self.CONFIG_PREFIX
         if split not in (1, 2, 3):
             raise DatasetError(
                 f"{self.DATASET} split must be 1, 2 or 3, got {split} ({config_prefix}.split)"
@@ -76,24 +67,6 @@ class VideoSplitIndex(ABC):
             raise DatasetError(f"set {config_prefix}.root (or {config_prefix}.frames_root)")
         self.frames = frames_root is not None
 
-        missing = self._find_samples()
-        self.num_missing = len(missing)
-        if missing:
-            self._report_missing(missing, allow_missing)
-
-    @abstractmethod
-    def _find_samples(self) -> list[str]:
-        """Set ``classes`` and ``samples`` from the split files; return the listed entries that
-        are not on disk."""
-
-    @abstractmethod
-    def _missing_summary(self, missing: list[str]) -> str:
-        """How many of the listed videos are missing, where they were listed and looked for."""
-
-    def _nothing_found_example(self) -> str:
-        """Ends the error when no listed video was found at all."""
-        return ""
-
     def _existing_dir(self, path: Path | str, key: str, holds: str) -> Path:
         path = Path(path).expanduser()
         if not path.is_dir():
@@ -110,13 +83,15 @@ class VideoSplitIndex(ABC):
     def _missing_what(self) -> str:
         return "frame folders (or .npy arrays)" if self.frames else "videos"
 
-    def _report_missing(self, missing: list[str], allow_missing: bool) -> None:
-        summary = self._missing_summary(missing)
+    def _refuse_or_skip_missing(self, summary: str, allow_missing: bool, example: str = "") -> None:
+        """Refuse the listed samples missing on disk (``summary`` says which), or log the skip.
+
+        ``example`` ends the error when nothing at all was found."""
         key = self._root_key()
         if not self.samples:
             raise DatasetError(
                 f"{summary}: {key} must be the folder that directly holds the class folders"
-                f"{self._nothing_found_example()}"
+                f"{example}"
             )
         if not allow_missing:
             raise DatasetError(

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.prepared.manifest import canonical_command, manifest_path
@@ -65,14 +66,24 @@ class UCF101Index(VideoSplitIndex):
     SPLIT_DIR_HOLDS = "the ucfTrainTestlist folder"
     CLASS_FOLDER = "<Class>"
     CLASS_FOLDERS = "ApplyEyeMakeup/, ..."
-    CONFIG_PREFIX = "tasks.temporal.reader"
 
-    def _find_samples(self) -> list[str]:
+    def __init__(
+        self,
+        video_root: Path | str | None,
+        split_dir: Path | str,
+        split: int = 1,
+        subset: Literal["train", "test"] = "train",
+        frames_root: Path | str | None = None,
+        allow_missing: bool = False,
+        config_prefix: str = "tasks.temporal.reader",
+    ) -> None:
+        super().__init__(video_root, split_dir, split, subset, frames_root, config_prefix)
+
         self.classes = read_class_index(self._split_file("classInd.txt"))
         self._label_of = {name.lower(): label for label, name in enumerate(self.classes)}
-        self._list_file = self._split_file(f"{self.subset}list0{self.split}.txt")
-        entries = self._parse_list(self._list_file)
-        self.samples = []
+        list_file = self._split_file(f"{subset}list0{split}.txt")
+        entries = self._parse_list(list_file)
+        self.samples: list[tuple[Path, int]] = []
         missing: list[str] = []
         self._folders = _children_by_lower_name(self.data_root)
         self._files: dict[str, dict[str, Path]] = {}
@@ -82,7 +93,9 @@ class UCF101Index(VideoSplitIndex):
                 missing.append(relative)
             else:
                 self.samples.append((found, label))
-        return missing
+        self.num_missing = len(missing)
+        if missing:
+            self._report_missing(list_file, missing, allow_missing)
 
     def _split_file(self, name: str) -> Path:
         path = self.split_dir / name
@@ -135,15 +148,13 @@ class UCF101Index(VideoSplitIndex):
             return files.get(stem) or files.get(stem + ".npy")
         return files.get(name)
 
-    def _missing_summary(self, missing: list[str]) -> str:
-        return (
+    def _report_missing(self, list_file: Path, missing: list[str], allow_missing: bool) -> None:
+        summary = (
             f"{len(missing)} of the {len(missing) + len(self.samples)} {self._missing_what()} "
-            f"listed in {self._list_file} are not under {self.data_root} "
-            f"(e.g. {missing[:MAX_LISTED]})"
+            f"listed in {list_file} are not under {self.data_root} (e.g. {missing[:MAX_LISTED]})"
         )
-
-    def _nothing_found_example(self) -> str:
-        return f" (e.g. {self.data_root / self.classes[0]})"
+        example = f" (e.g. {self.data_root / self.classes[0]})"
+        self._refuse_or_skip_missing(summary, allow_missing, example)
 
 
 def _class_from_name(file_name: str) -> str:
