@@ -20,7 +20,7 @@ import torch
 from ssl_rl.data.pretext.image_parts_dataset import ImagePartsDataset
 from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
 from ssl_rl.data.readers.image_folder import ImageFolderIndex, load_rgb
-from ssl_rl.data.synthetic.images import generate_image_dataset, render_image, synthetic_classes
+from ssl_rl.data.synthetic.images import ensure_image_dataset, render_image, synthetic_classes
 
 DEMO = {"resize": 128, "crop": 126, "tile_crop": 36, "tile_size": 36}
 PAPER = {"resize": 256, "crop": 255, "tile_crop": 64, "tile_size": 64}
@@ -72,7 +72,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        demo_root = generate_image_dataset(
+        demo_root = ensure_image_dataset(
             Path(tmp) / "demo", num_classes=10, train_per_class=10, val_per_class=0, progress=False
         )
         demo_paths = ImageFolderIndex.scan(demo_root / "train").paths

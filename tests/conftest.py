@@ -13,7 +13,14 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf, open_dict
 
 CONF_DIR = Path(__file__).resolve().parents[1] / "conf"
-EXPERIMENTS = sorted(p.stem for p in (CONF_DIR / "experiment").glob("*.yaml"))
+
+
+def config_names(group: str) -> list[str]:
+    """The options of a config group: the names of ``conf/<group>/*.yaml``."""
+    return sorted(p.stem for p in (CONF_DIR / group).glob("*.yaml"))
+
+
+EXPERIMENTS = config_names("experiment")
 
 # Small enough for seconds per run on 2 CPU cores, big enough to exercise every path.
 TINY_OVERRIDES = [
@@ -105,7 +112,7 @@ def compose_train(data_cache: Path, tmp_path: Path) -> Callable[..., DictConfig]
     GlobalHydra.instance().clear()
 
 
-FINETUNE_TASKS = sorted(p.stem for p in (CONF_DIR / "eval").glob("*.yaml"))
+FINETUNE_TASKS = config_names("eval")
 
 
 FINETUNE_TINY_OVERRIDES = [

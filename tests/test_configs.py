@@ -13,10 +13,10 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from ssl_rl.nets.caffenet import CaffeNetTrunk
 from ssl_rl.run.config_resolvers import RUN_DIR_PLACEHOLDER
-from tests.conftest import CONF_DIR, EXPERIMENTS, FINETUNE_TASKS
+from tests.conftest import CONF_DIR, EXPERIMENTS, FINETUNE_TASKS, config_names
 
 SCALES = ("demo", "paper")
-TASKS = sorted(p.stem for p in (CONF_DIR / "task").glob("*.yaml"))
+TASKS = config_names("task")
 
 
 def _compose(config_name: str, overrides: list[str]) -> DictConfig:

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,8 +10,7 @@ from ssl_rl.data.errors import DatasetError
 from ssl_rl.run.errors import CheckpointNotFound, ConfigRefused, exit_quietly_on
 from ssl_rl.run.finetuning import finetune
 from ssl_rl.run.summary import EXPECTED_ERRORS
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.train_process import run_expected_error
 
 
 def test_expected_error_exits_quietly_unless_hydra_full_error(monkeypatch) -> None:
@@ -30,20 +26,7 @@ def test_expected_error_exits_quietly_unless_hydra_full_error(monkeypatch) -> No
 
 
 def test_finetune_missing_checkpoint_without_traceback(tmp_path: Path) -> None:
-    command = [
-        sys.executable,
-        str(REPO / "finetune.py"),
-        "eval=voc07_cls",
-        "ckpt=/nonexistent.ckpt",
-        f"paths.data_cache={tmp_path / 'cache'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    env.pop("HYDRA_FULL_ERROR", None)
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
-    output = result.stdout + result.stderr
-    assert result.returncode == 1, output[-3000:]
-    assert "Traceback" not in output
+    output = run_expected_error("finetune.py", tmp_path, "eval=voc07_cls", "ckpt=/nonexistent.ckpt")
     assert output.count("no checkpoint at /nonexistent.ckpt") == 1
     assert "ckpt=null for the random-init baseline" in output
     assert not (tmp_path / "cache").exists(), "refused before the demo data are made"

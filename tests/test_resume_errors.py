@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,6 +12,7 @@ from omegaconf import OmegaConf, open_dict
 from ssl_rl.run.errors import ConfigRefused
 from ssl_rl.run.resume import check_same_run
 from ssl_rl.run.training import train
+from tests.train_process import run_expected_error
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -46,24 +44,16 @@ def test_run_saved_before_run_dir_resolver_still_resumes(tmp_path: Path) -> None
 
 
 def test_missing_imagenet_names_the_paths_key_once_without_traceback(tmp_path: Path) -> None:
-    command = [
-        sys.executable,
-        str(REPO / "train.py"),
+    output = run_expected_error(
+        "train.py",
+        tmp_path,
         "scale=paper",
         "paths.imagenet=/nope",
         "tasks.spatial.classes.n_perms=12",
-        f"paths.data_cache={tmp_path / 'cache'}",
-        f"hydra.run.dir={tmp_path / 'run'}",
         "trainer.accelerator=cpu",
         "trainer.precision=32-true",
-    ]
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(REPO)}
-    env.pop("HYDRA_FULL_ERROR", None)
-    env.pop("IMAGENET_ROOT", None)
-    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
-    output = result.stdout + result.stderr
-    assert result.returncode == 1, output[-3000:]
-    assert "Traceback" not in output
+        unset="IMAGENET_ROOT",
+    )
     assert output.count("paths.imagenet") == 1 + output.count("paths.imagenet=/nope")
     assert "`paths.imagenet=<dir>`" in output and "IMAGENET_ROOT" in output
     assert "data.spatial.train_root" not in output

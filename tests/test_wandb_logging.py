@@ -7,21 +7,14 @@ from pathlib import Path
 import pytest
 
 from ssl_rl.run.training import train
+from tests.fixtures.offline_wandb import use_offline_wandb
 
 
 def test_st_policy_run_logs_to_wandb_offline(
     compose_train, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     pytest.importorskip("wandb")
-    for name, value in {
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-        "WANDB_DIR": str(tmp_path),
-        "WANDB_CACHE_DIR": str(tmp_path / "cache"),
-        "WANDB_CONFIG_DIR": str(tmp_path / "config"),
-        "WANDB_DATA_DIR": str(tmp_path / "data"),
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_offline_wandb(monkeypatch, tmp_path)
     run_dir = tmp_path / "run"
     cfg = compose_train(
         [

@@ -40,3 +40,24 @@ def run_ok(command: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     result = subprocess.run(command, cwd=cwd, env=process_env(), capture_output=True, text=True)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     return result
+
+
+def run_expected_error(script: str, tmp_path: Path, *overrides: str, unset: str = "") -> str:
+    """``python <script> overrides`` (data cache and run folder under ``tmp_path``), which must
+    stop on an expected error: exit code 1 and no traceback. HYDRA_FULL_ERROR and ``unset``
+    are removed from its environment; returns its output."""
+    command = [
+        sys.executable,
+        str(REPO / script),
+        *overrides,
+        f"paths.data_cache={tmp_path / 'cache'}",
+        f"hydra.run.dir={tmp_path / 'run'}",
+    ]
+    env = process_env()
+    for name in ("HYDRA_FULL_ERROR", unset):
+        env.pop(name, None)
+    result = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True)
+    output = result.stdout + result.stderr
+    assert result.returncode == 1, output[-3000:]
+    assert "Traceback" not in output
+    return output

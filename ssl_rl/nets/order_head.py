@@ -30,10 +30,11 @@ def init_linear_(layer: nn.Linear, followed_by_relu: bool) -> None:
 class OrderHead(nn.Module, ABC):
     """Predicts which permutation of Ψ shuffled the `num_parts` parts of a sample.
 
-    Subclasses implement `part_features`, `order_logits`, and the two halves of the cheap
-    scoring: `_order_independent_terms` (once per sample) and `_score_order_chunk`
-    (per chunk of orders). `score_all_orders` equals running `order_logits` on explicitly
-    permuted features only in eval mode (dropout off), so it refuses to run in training mode.
+    Subclasses define the per-part layers `fc6` and `dropout` and implement `order_logits` and
+    the two halves of the cheap scoring: `_order_independent_terms` (once per sample) and
+    `_score_order_chunk` (per chunk of orders). `score_all_orders` equals running `order_logits`
+    on explicitly permuted features only in eval mode (dropout off), so it refuses to run in
+    training mode.
     It is a validation tool: it runs without autograd (and uses in-place operations). Put the
     trunk that produced the features in eval mode as well, so batch norm uses running statistics.
     """
@@ -41,14 +42,26 @@ class OrderHead(nn.Module, ABC):
     num_parts: int
     num_classes: int
     feature_dim: int
+    fc6: nn.Linear
+    dropout: nn.Dropout
 
-    @abstractmethod
     def part_features(self, pool5: Tensor) -> Tensor:
-        """Permutation-independent per-part features: (B, n, D) → (B, n, F)."""
+        """Permutation-independent per-part features, fc6 (Linear+ReLU+Dropout) on every part:
+        (B, n, D) → (B, n, F)."""
+        features: Tensor = self.dropout(torch.relu(self.fc6(pool5)))
+        return features
 
     @abstractmethod
     def order_logits(self, features: Tensor) -> Tensor:
         """Logits (B, num_classes) for part features (B, n, F) given in their shuffled order."""
+
+    def _check_part_features(self, features: Tensor) -> None:
+        """``order_logits``' input must be (B, num_parts, F)."""
+        if features.dim() != 3 or features.shape[1] != self.num_parts:
+            raise ValueError(
+                f"{type(self).__name__} expects (B, {self.num_parts}, F) features, "
+                f"got {tuple(features.shape)}"
+            )
 
     def forward(self, pool5: Tensor) -> Tensor:
         """Logits (B, num_classes) for flattened pool5 features (B, n, D) in shuffled order."""

@@ -36,18 +36,9 @@ class SpatialOrderHead(OrderHead):
         init_linear_(self.fc7, followed_by_relu=True)
         init_linear_(self.classifier, followed_by_relu=False)
 
-    def part_features(self, pool5: Tensor) -> Tensor:
-        """fc6 on every tile: (B, n, in_dim) → (B, n, fc6_dim)."""
-        features: Tensor = self.dropout(torch.relu(self.fc6(pool5)))
-        return features
-
     def order_logits(self, features: Tensor) -> Tensor:
         """fc7 on the tiles' fc6 outputs concatenated in the given order, then the classifier."""
-        if features.dim() != 3 or features.shape[1] != self.num_parts:
-            raise ValueError(
-                f"SpatialOrderHead expects (B, {self.num_parts}, F) features, "
-                f"got {tuple(features.shape)}"
-            )
+        self._check_part_features(features)
         hidden = self.dropout(torch.relu(self.fc7(features.flatten(1))))
         logits: Tensor = self.classifier(hidden)
         return logits

@@ -48,18 +48,9 @@ class TemporalOrderHead(OrderHead):
         init_linear_(self.fc6, followed_by_relu=True)
         init_linear_(self.classifier, followed_by_relu=False)
 
-    def part_features(self, pool5: Tensor) -> Tensor:
-        """fc6 on every frame: (B, n, in_dim) → (B, n, fc6_dim)."""
-        features: Tensor = self.dropout(torch.relu(self.fc6(pool5)))
-        return features
-
     def order_logits(self, features: Tensor) -> Tensor:
         """Run the LSTM over the frames in the given order; classify its output (`readout`)."""
-        if features.dim() != 3 or features.shape[1] != self.num_parts:
-            raise ValueError(
-                f"TemporalOrderHead expects (B, {self.num_parts}, F) features, "
-                f"got {tuple(features.shape)}"
-            )
+        self._check_part_features(features)
         outputs, _ = self.lstm(features)
         logits: Tensor = self.classifier(outputs[:, self.first_read :].flatten(1))
         return logits

@@ -23,6 +23,7 @@ from ssl_rl.figures.policy import (
     save_png,
     sort_by_mean_error,
 )
+from tests.fixtures.offline_wandb import use_offline_wandb
 
 K = 10
 
@@ -263,15 +264,7 @@ def test_log_figure_warns_and_continues_when_a_logger_fails(
 
 def test_log_figure_to_wandb_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     wandb = pytest.importorskip("wandb")
-    for name, value in {
-        "WANDB_MODE": "offline",
-        "WANDB_SILENT": "true",
-        "WANDB_DIR": str(tmp_path),
-        "WANDB_CACHE_DIR": str(tmp_path / "cache"),
-        "WANDB_CONFIG_DIR": str(tmp_path / "config"),
-        "WANDB_DATA_DIR": str(tmp_path / "data"),
-    }.items():
-        monkeypatch.setenv(name, value)
+    use_offline_wandb(monkeypatch, tmp_path)
     from pytorch_lightning.loggers import WandbLogger
 
     logger = WandbLogger(save_dir=str(tmp_path), project="ssl_rl_test", offline=True)

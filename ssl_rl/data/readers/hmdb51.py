@@ -11,21 +11,17 @@ may come from a prepared tree (``python -m ssl_rl.data.prepare_frames``):
 
 from __future__ import annotations
 
-import logging
 import os
 import re
 from pathlib import Path
 from typing import Literal
 
 from ssl_rl.data.errors import DatasetError
-from ssl_rl.data.prepared.manifest import check_video_frames_root
 from ssl_rl.data.readers.list_files import read_list_lines
-
-logger = logging.getLogger(__name__)
+from ssl_rl.data.readers.split_index import MAX_LISTED, VideoSplitIndex
 
 SPLIT_FILE_PATTERN = re.compile(r"^(?P<name>.+)_test_split(?P<split>[123])\.txt$")
 _FLAG_OF_SUBSET = {"train": "1", "test": "2"}
-_MAX_LISTED = 5
 
 
 def _visible_dirs(folder: Path) -> list[str]:
@@ -36,7 +32,7 @@ def _visible_dirs(folder: Path) -> list[str]:
     )
 
 
-class HMDB51Index:
+class HMDB51Index(VideoSplitIndex):
     """The (video or frame folder, 0-based label) pairs of one subset of one official split.
 
     Same interface as :class:`~ssl_rl.data.readers.ucf101.UCF101Index` (``samples``, ``classes``,
@@ -46,6 +42,11 @@ class HMDB51Index:
     missing on disk is an error unless ``allow_missing``: then it is skipped, counted in
     ``num_missing`` and logged.
     """
+
+    DATASET = "HMDB-51"
+    SPLIT_DIR_HOLDS = "the testTrainMulti_7030_splits files"
+    CLASS_FOLDER = "<class>"
+    CLASS_FOLDERS = "brush_hair/, cartwheel/, ..."
 
     def __init__(
         self,
@@ -57,33 +58,7 @@ class HMDB51Index:
         allow_missing: bool = False,
         config_prefix: str = "datasets.hmdb51",
     ) -> None:
-        if split not in (1, 2, 3):
-            raise DatasetError(
-                f"HMDB-51 split must be 1, 2 or 3, got {split} ({config_prefix}.split)"
-            )
-        if subset not in _FLAG_OF_SUBSET:
-            raise DatasetError(
-                f"HMDB-51 subset must be 'train' or 'test', got {subset!r} ({config_prefix}.subset)"
-            )
-        self.split, self.subset = split, subset
-        self._prefix = config_prefix
-        self.split_dir = self._existing_dir(
-            split_dir, "split_dir", "the testTrainMulti_7030_splits files"
-        )
-        if frames_root is not None:
-            self.data_root = self._existing_dir(
-                frames_root,
-                "frames_root",
-                "the prepared frames (<class>/<video>/img_00001.jpg or <class>/<video>.npy)",
-            )
-            check_video_frames_root(self.data_root, f"{config_prefix}.frames_root")
-        elif video_root is not None:
-            self.data_root = self._existing_dir(
-                video_root, "root", "the HMDB-51 class folders (brush_hair/, cartwheel/, ...)"
-            )
-        else:
-            raise DatasetError(f"set {config_prefix}.root (or {config_prefix}.frames_root)")
-        self.frames = frames_root is not None
+        super().__init__(video_root, split_dir, split, subset, frames_root, config_prefix)
 
         split_files = self._split_files()
         self.classes: list[str] = sorted(split_files)
@@ -105,15 +80,6 @@ class HMDB51Index:
         if missing:
             self._report_missing(missing, allow_missing)
 
-    def _existing_dir(self, path: Path | str, key: str, holds: str) -> Path:
-        path = Path(path).expanduser()
-        if not path.is_dir():
-            raise DatasetError(
-                f"HMDB-51 folder {path} does not exist; set {self._prefix}.{key} to the folder "
-                f"that holds {holds}"
-            )
-        return path
-
     def _split_files(self) -> dict[str, Path]:
         """Class name → its split file for ``self.split``."""
         files = {}
@@ -130,7 +96,7 @@ class HMDB51Index:
 
     def _check_folders_match(self, split_files: dict[str, Path]) -> None:
         folders = set(_visible_dirs(self.data_root))
-        key = f"{self._prefix}.frames_root" if self.frames else f"{self._prefix}.root"
+        key = self._root_key()
         without_list = sorted(folders - set(split_files))
         if without_list:
             name = without_list[0]
@@ -144,7 +110,7 @@ class HMDB51Index:
             name = without_folder[0]
             raise DatasetError(
                 f"{split_files[name]} has no class folder {self.data_root / name} "
-                f"({len(without_folder)} such classes, e.g. {without_folder[:_MAX_LISTED]}); "
+                f"({len(without_folder)} such classes, e.g. {without_folder[:MAX_LISTED]}); "
                 f"{key} must be the folder that directly holds the class folders"
             )
 
@@ -168,20 +134,9 @@ class HMDB51Index:
         return videos
 
     def _report_missing(self, missing: list[str], allow_missing: bool) -> None:
-        key = f"{self._prefix}.frames_root" if self.frames else f"{self._prefix}.root"
-        what = "frame folders (or .npy arrays)" if self.frames else "videos"
         summary = (
-            f"{len(missing)} of the {len(missing) + len(self.samples)} {what} of split "
-            f"{self.split} ({self.subset}) listed in {self.split_dir} are not under "
-            f"{self.data_root} (e.g. {missing[:_MAX_LISTED]})"
+            f"{len(missing)} of the {len(missing) + len(self.samples)} {self._missing_what()} of "
+            f"split {self.split} ({self.subset}) listed in {self.split_dir} are not under "
+            f"{self.data_root} (e.g. {missing[:MAX_LISTED]})"
         )
-        if not self.samples:
-            raise DatasetError(
-                f"{summary}: {key} must be the folder that directly holds the class folders"
-            )
-        if not allow_missing:
-            raise DatasetError(
-                f"{summary}. A partial copy changes the benchmark: complete the dataset, fix "
-                f"{key}, or set {self._prefix}.allow_missing=true to skip them."
-            )
-        logger.warning("%s; skipping them (%s.allow_missing=true)", summary, self._prefix)
+        self._refuse_or_skip_missing(summary, allow_missing)

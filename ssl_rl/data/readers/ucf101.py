@@ -17,13 +17,13 @@ from pathlib import Path
 from typing import Literal
 
 from ssl_rl.data.errors import DatasetError
-from ssl_rl.data.prepared.manifest import canonical_command, check_video_frames_root, manifest_path
+from ssl_rl.data.prepared.manifest import canonical_command, manifest_path
 from ssl_rl.data.readers.list_files import read_list_lines
+from ssl_rl.data.readers.split_index import MAX_LISTED, VideoSplitIndex
 
 logger = logging.getLogger(__name__)
 
 SPLIT_FILES = "classInd.txt, trainlist0{1,2,3}.txt, testlist0{1,2,3}.txt"
-_MAX_LISTED = 5
 
 
 def read_class_index(path: Path) -> list[str]:
@@ -50,7 +50,7 @@ def _children_by_lower_name(folder: Path) -> dict[str, Path]:
     return {child.name.lower(): child for child in folder.iterdir()}
 
 
-class UCF101Index:
+class UCF101Index(VideoSplitIndex):
     """The (video or frame folder, 0-based label) pairs of one subset of one official split.
 
     ``video_root`` is the folder holding the class folders (``.../UCF-101``). When
@@ -62,6 +62,11 @@ class UCF101Index:
     logged. ``config_prefix`` names the config keys in messages.
     """
 
+    DATASET = "UCF-101"
+    SPLIT_DIR_HOLDS = "the ucfTrainTestlist folder"
+    CLASS_FOLDER = "<Class>"
+    CLASS_FOLDERS = "ApplyEyeMakeup/, ..."
+
     def __init__(
         self,
         video_root: Path | str | None,
@@ -72,31 +77,7 @@ class UCF101Index:
         allow_missing: bool = False,
         config_prefix: str = "tasks.temporal.reader",
     ) -> None:
-        if split not in (1, 2, 3):
-            raise DatasetError(
-                f"UCF-101 split must be 1, 2 or 3, got {split} ({config_prefix}.split)"
-            )
-        if subset not in ("train", "test"):
-            raise DatasetError(
-                f"UCF-101 subset must be 'train' or 'test', got {subset!r} ({config_prefix}.subset)"
-            )
-        self.split, self.subset = split, subset
-        self._prefix = config_prefix
-        self.split_dir = self._existing_dir(split_dir, "split_dir", "the ucfTrainTestlist folder")
-        if frames_root is not None:
-            self.data_root = self._existing_dir(
-                frames_root,
-                "frames_root",
-                "the prepared frames (<Class>/<video>/img_00001.jpg or <Class>/<video>.npy)",
-            )
-            check_video_frames_root(self.data_root, f"{config_prefix}.frames_root")
-        elif video_root is not None:
-            self.data_root = self._existing_dir(
-                video_root, "root", "the UCF-101 class folders (ApplyEyeMakeup/, ...)"
-            )
-        else:
-            raise DatasetError(f"set {config_prefix}.root (or {config_prefix}.frames_root)")
-        self.frames = frames_root is not None
+        super().__init__(video_root, split_dir, split, subset, frames_root, config_prefix)
 
         self.classes = read_class_index(self._split_file("classInd.txt"))
         self._label_of = {name.lower(): label for label, name in enumerate(self.classes)}
@@ -115,15 +96,6 @@ class UCF101Index:
         self.num_missing = len(missing)
         if missing:
             self._report_missing(list_file, missing, allow_missing)
-
-    def _existing_dir(self, path: Path | str, key: str, holds: str) -> Path:
-        path = Path(path).expanduser()
-        if not path.is_dir():
-            raise DatasetError(
-                f"UCF-101 folder {path} does not exist; set {self._prefix}.{key} to the folder "
-                f"that holds {holds}"
-            )
-        return path
 
     def _split_file(self, name: str) -> Path:
         path = self.split_dir / name
@@ -177,23 +149,12 @@ class UCF101Index:
         return files.get(name)
 
     def _report_missing(self, list_file: Path, missing: list[str], allow_missing: bool) -> None:
-        key = f"{self._prefix}.frames_root" if self.frames else f"{self._prefix}.root"
-        what = "frame folders (or .npy arrays)" if self.frames else "videos"
         summary = (
-            f"{len(missing)} of the {len(missing) + len(self.samples)} {what} listed in "
-            f"{list_file} are not under {self.data_root} (e.g. {missing[:_MAX_LISTED]})"
+            f"{len(missing)} of the {len(missing) + len(self.samples)} {self._missing_what()} "
+            f"listed in {list_file} are not under {self.data_root} (e.g. {missing[:MAX_LISTED]})"
         )
-        if not self.samples:
-            raise DatasetError(
-                f"{summary}: {key} must be the folder that directly holds the class folders "
-                f"(e.g. {self.data_root / self.classes[0]})"
-            )
-        if not allow_missing:
-            raise DatasetError(
-                f"{summary}. A partial copy changes the benchmark: complete the dataset, fix "
-                f"{key}, or set {self._prefix}.allow_missing=true to skip them."
-            )
-        logger.warning("%s; skipping them (%s.allow_missing=true)", summary, self._prefix)
+        example = f" (e.g. {self.data_root / self.classes[0]})"
+        self._refuse_or_skip_missing(summary, allow_missing, example)
 
 
 def _class_from_name(file_name: str) -> str:

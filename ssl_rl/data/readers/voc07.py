@@ -16,7 +16,6 @@ counts as 0, as in the devkit and in py-faster-rcnn.
 
 from __future__ import annotations
 
-import os
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +25,7 @@ import torch
 
 from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.readers.list_files import read_image_ids, read_list_lines
+from ssl_rl.data.readers.voc_devkit import ListedFiles, require_folders
 
 # Canonical order [paper / devkit]; label i is VOC_CLASSES[i].
 VOC_CLASSES: tuple[str, ...] = (
@@ -178,30 +178,20 @@ class VOC07Index:
         self.split = split
         self._prefix = config_prefix
         self.main_dir = self.root / "ImageSets" / "Main"
-        for folder in ("JPEGImages", "Annotations", "ImageSets/Main"):
-            if not (self.root / folder).is_dir():
-                raise DatasetError(
-                    f"{self.root / folder} does not exist; set {config_prefix}.root to the "
-                    f"VOC2007 folder of the devkit (.../VOCdevkit/VOC2007, holding JPEGImages/, "
-                    f"Annotations/ and ImageSets/Main/)"
-                )
+        folders = ("JPEGImages", "Annotations", "ImageSets/Main")
+        require_folders(self.root, folders, "VOC2007", f"{config_prefix}.root")
         self.ids = self._read_ids()
-        jpegs = set(os.listdir(self.root / "JPEGImages"))
-        xmls = set(os.listdir(self.root / "Annotations"))
+        files = ListedFiles(
+            self.root,
+            {"JPEGImages": ".jpg", "Annotations": ".xml"},
+            self._split_file(),
+            "the copy of VOC2007 is incomplete: extract both VOCtrainval_06-Nov-2007.tar and "
+            "VOCtest_06-Nov-2007.tar into the same VOCdevkit folder",
+        )
         self.images: list[Path] = []
         self.objects: list[list[VOCObject]] = []
         for image_id in self.ids:
-            for name, present, folder in (
-                (f"{image_id}.jpg", jpegs, "JPEGImages"),
-                (f"{image_id}.xml", xmls, "Annotations"),
-            ):
-                if name not in present:
-                    raise DatasetError(
-                        f"{self.root / folder / name} is missing (image {image_id} is listed in "
-                        f"{self._split_file()}); the copy of VOC2007 is incomplete: extract both "
-                        f"VOCtrainval_06-Nov-2007.tar and VOCtest_06-Nov-2007.tar into the same "
-                        f"VOCdevkit folder"
-                    )
+            files.require(image_id)
             self.images.append(self.root / "JPEGImages" / f"{image_id}.jpg")
             self.objects.append(parse_annotation(self.root / "Annotations" / f"{image_id}.xml"))
 

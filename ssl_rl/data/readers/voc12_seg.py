@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Literal
 
@@ -23,6 +22,7 @@ from PIL import Image
 from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.readers.list_files import read_image_ids
 from ssl_rl.data.readers.voc07 import VOC_CLASSES
+from ssl_rl.data.readers.voc_devkit import ListedFiles, require_folders
 
 SEG_CLASSES: tuple[str, ...] = ("background", *VOC_CLASSES)  # label i is SEG_CLASSES[i]
 NUM_SEG_CLASSES = len(SEG_CLASSES)  # 21
@@ -75,27 +75,17 @@ class VOC12SegIndex:
             )
         self.root = Path(root).expanduser()
         self.split = split
-        for folder in _FOLDERS:
-            if not (self.root / folder).is_dir():
-                raise DatasetError(
-                    f"{self.root / folder} does not exist; set {config_prefix}.root to the VOC2012 "
-                    f"folder of the devkit (.../VOCdevkit/VOC2012, holding JPEGImages/, "
-                    f"SegmentationClass/ and ImageSets/Segmentation/)"
-                )
+        require_folders(self.root, _FOLDERS, "VOC2012", f"{config_prefix}.root")
         self.split_file = self.root / "ImageSets" / "Segmentation" / f"{split}.txt"
         self.ids = self._read_ids(config_prefix)
-        jpegs = set(os.listdir(self.root / "JPEGImages"))
-        pngs = set(os.listdir(self.root / "SegmentationClass"))
+        files = ListedFiles(
+            self.root,
+            {"JPEGImages": ".jpg", "SegmentationClass": ".png"},
+            self.split_file,
+            "extract VOCtrainval_11-May-2012.tar completely",
+        )
         for image_id in self.ids:
-            for name, present, folder in (
-                (f"{image_id}.jpg", jpegs, "JPEGImages"),
-                (f"{image_id}.png", pngs, "SegmentationClass"),
-            ):
-                if name not in present:
-                    raise DatasetError(
-                        f"{self.root / folder / name} is missing (image {image_id} is listed in "
-                        f"{self.split_file}); extract VOCtrainval_11-May-2012.tar completely"
-                    )
+            files.require(image_id)
         self.images = [self.root / "JPEGImages" / f"{i}.jpg" for i in self.ids]
         self.label_maps = [self.root / "SegmentationClass" / f"{i}.png" for i in self.ids]
 

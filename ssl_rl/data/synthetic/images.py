@@ -37,7 +37,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm import tqdm
 
-from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.synthetic.markers import holds_earlier_dataset, read_marker
 from ssl_rl.data.synthetic.shapes import SHAPES, unit_polygons
 
 logger = logging.getLogger(__name__)
@@ -114,42 +114,31 @@ def ensure_image_dataset(
     progress: bool = True,
     workers: int = 1,
 ) -> Path:
-    """Return ``root`` at once if it is complete with these parameters, else generate it."""
-    spec = _Spec(num_classes, train_per_class, val_per_class, image_size, seed)
-    if _read_marker(Path(root)) == asdict(spec):
-        return Path(root)
-    return generate_image_dataset(
-        root, num_classes, train_per_class, val_per_class, image_size, seed, progress, workers
-    )
-
-
-def generate_image_dataset(
-    root: Path,
-    num_classes: int = 10,
-    train_per_class: int = 100,
-    val_per_class: int = 20,
-    image_size: int = 128,
-    seed: int = 0,
-    progress: bool = True,
-    workers: int = 1,
-) -> Path:
-    """Write the dataset under ``root`` (replacing an earlier synthetic one) and return ``root``.
+    """Return ``root`` at once if it is complete with these parameters, else write the dataset
+    there (replacing an earlier synthetic one) and return ``root``.
 
     ``workers`` > 1 renders in that many processes; the files are the same either way.
     """
     root = Path(root)
     spec = _Spec(num_classes, train_per_class, val_per_class, image_size, seed)
+    if read_marker(root / COMPLETE_MARKER) == asdict(spec):
+        return root
+    return _generate(root, spec, progress, workers)
+
+
+def _generate(root: Path, spec: _Spec, progress: bool, workers: int) -> Path:
+    """Write the dataset of ``spec`` under ``root``; the completion marker comes last."""
     _prepare_root(root)
     (root / IN_PROGRESS_MARKER).touch()
-    classes = synthetic_classes(num_classes)
+    classes = synthetic_classes(spec.num_classes)
     (root / "classes.txt").write_text("".join(f"{c.wnid} {c.name}\n" for c in classes))
     for split in ("train", "val"):
         for cls in classes:
             (root / split / cls.wnid).mkdir(parents=True, exist_ok=True)
     jobs = [
         (root, spec, split, label, k)
-        for split, count in (("train", train_per_class), ("val", val_per_class))
-        for label in range(num_classes)
+        for split, count in (("train", spec.train_per_class), ("val", spec.val_per_class))
+        for label in range(spec.num_classes)
         for k in range(count)
     ]
     bar = tqdm(total=len(jobs), desc=f"synthetic images → {root}", disable=not progress)
@@ -180,28 +169,9 @@ def _val_name(label: int, k: int, val_per_class: int) -> str:
     return f"ILSVRC2012_val_{label * val_per_class + k + 1:08d}.JPEG"
 
 
-def _read_marker(root: Path) -> dict[str, int] | None:
-    marker = root / COMPLETE_MARKER
-    if not marker.is_file():
-        return None
-    try:
-        return json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _prepare_root(root: Path) -> None:
     """Empty ``root`` if it holds an earlier synthetic dataset; refuse to touch anything else."""
-    if not root.exists():
-        root.mkdir(parents=True)
-        return
-    ours = (root / COMPLETE_MARKER).exists() or (root / IN_PROGRESS_MARKER).exists()
-    if not ours and any(root.iterdir()):
-        raise DatasetError(
-            f"{root} is not empty and was not written by the synthetic image generator; "
-            f"point the synthetic dataset root at an empty or new folder."
-        )
-    if ours:
+    if holds_earlier_dataset(root, COMPLETE_MARKER, IN_PROGRESS_MARKER, "image", "dataset"):
         logger.info("Regenerating the synthetic image dataset in %s", root)
         for entry in ("train", "val"):
             shutil.rmtree(root / entry, ignore_errors=True)

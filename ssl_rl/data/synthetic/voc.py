@@ -46,7 +46,6 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from ssl_rl.data.errors import DatasetError
 from ssl_rl.data.readers.voc07 import PAPER_MIN_CROP_AREA, VOC_CLASSES, Box, box_area
 from ssl_rl.data.synthetic.images import (
     _SUPERSAMPLE,
@@ -60,6 +59,7 @@ from ssl_rl.data.synthetic.images import (
     synthetic_classes,
 )
 from ssl_rl.data.synthetic.linking import link_or_copy
+from ssl_rl.data.synthetic.markers import holds_earlier_dataset, read_marker
 
 logger = logging.getLogger(__name__)
 
@@ -126,12 +126,13 @@ def ensure_voc_dataset(
     image_size: tuple[int, int] = (192, 144),
     seed: int = 0,
 ) -> Path:
-    """Return ``root/VOCdevkit/VOC2007``, generating it unless complete with these parameters."""
+    """Return ``root/VOCdevkit/VOC2007``, writing the dataset under ``root`` (replacing an
+    earlier synthetic one) unless it is complete with these parameters."""
     root = Path(root)
     spec = _Spec(num_classes, trainval_images, test_images, tuple(image_size), seed)
-    if _read_marker(root) == json.loads(json.dumps(asdict(spec))):
+    if read_marker(root / COMPLETE_MARKER) == json.loads(json.dumps(asdict(spec))):
         return voc_folder(root)
-    return generate_voc_dataset(root, num_classes, trainval_images, test_images, image_size, seed)
+    return _generate(root, spec)
 
 
 def voc_folder(root: Path | str) -> Path:
@@ -139,30 +140,21 @@ def voc_folder(root: Path | str) -> Path:
     return Path(root) / "VOCdevkit" / "VOC2007"
 
 
-def generate_voc_dataset(
-    root: Path | str,
-    num_classes: int = 10,
-    trainval_images: int = 100,
-    test_images: int = 100,
-    image_size: tuple[int, int] = (192, 144),
-    seed: int = 0,
-) -> Path:
-    """Write the dataset under ``root`` (replacing an earlier synthetic one); return VOC2007."""
-    root = Path(root)
-    spec = _Spec(num_classes, trainval_images, test_images, tuple(image_size), seed)
+def _generate(root: Path, spec: _Spec) -> Path:
+    """Write the dataset of ``spec`` under ``root``; return its VOC2007 folder."""
     _prepare_root(root)
     (root / IN_PROGRESS_MARKER).touch()
     voc = voc_folder(root)
     for folder in ("JPEGImages", "Annotations", "ImageSets/Main"):
         (voc / folder).mkdir(parents=True, exist_ok=True)
-    classes = synthetic_classes(num_classes)
+    classes = synthetic_classes(spec.num_classes)
     splits = _assign_splits(spec)
     seg = root / "VOCdevkit" / "VOC2012"
     for folder in ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation"):
         (seg / folder).mkdir(parents=True, exist_ok=True)
     flags = {}
     for number, image_id in enumerate(splits["trainval"] + splits["test"]):
-        rng = np.random.default_rng([seed, number])
+        rng = np.random.default_rng([spec.seed, number])
         image, objects, labels = render_scene(classes, spec.image_size, rng, first_label=number)
         jpeg = voc / "JPEGImages" / f"{image_id}.jpg"
         image.save(jpeg, format="JPEG", quality=_JPEG_QUALITY)
@@ -409,28 +401,9 @@ def _write_label_map(path: Path, labels: np.ndarray) -> None:
     image.save(path, format="PNG")
 
 
-def _read_marker(root: Path) -> dict | None:
-    marker = root / COMPLETE_MARKER
-    if not marker.is_file():
-        return None
-    try:
-        return json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return None
-
-
 def _prepare_root(root: Path) -> None:
     """Empty ``root`` if it holds an earlier synthetic VOC; refuse to touch anything else."""
-    if not root.exists():
-        root.mkdir(parents=True)
-        return
-    ours = (root / COMPLETE_MARKER).exists() or (root / IN_PROGRESS_MARKER).exists()
-    if not ours and any(root.iterdir()):
-        raise DatasetError(
-            f"{root} is not empty and was not written by the synthetic VOC generator; "
-            f"point the synthetic VOC root at an empty or new folder."
-        )
-    if ours:
+    if holds_earlier_dataset(root, COMPLETE_MARKER, IN_PROGRESS_MARKER, "VOC", "VOC"):
         logger.info("Regenerating the synthetic VOC dataset in %s", root)
         shutil.rmtree(root / "VOCdevkit", ignore_errors=True)
         (root / COMPLETE_MARKER).unlink(missing_ok=True)

@@ -83,6 +83,11 @@ class PolicyMode(ABC):
         self.settings = settings
         self.comm = comm or Communicator()
         self.sampler = self.make_sampler(num_perms, seeds.sampler)
+        self.init_state(num_perms, seeds)
+
+    def init_state(self, num_perms: int, seeds: TaskSeeds) -> None:
+        """The mode's own state, made once its sampler exists (subclasses extend it)."""
+        return None
 
     @abstractmethod
     def make_sampler(self, num_perms: int, seed: int) -> RecordingSampler:

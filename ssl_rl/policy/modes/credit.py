@@ -16,7 +16,6 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from ssl_rl.policy.communicator import Communicator
 from ssl_rl.policy.credit import (
     CreditStats,
     accumulate,
@@ -26,7 +25,7 @@ from ssl_rl.policy.credit import (
     relative_draws,
     shrunk_values,
 )
-from ssl_rl.policy.modes.base import GroupedPolicy, ModeSettings, PolicyStep
+from ssl_rl.policy.modes.base import GroupedPolicy, PolicyStep
 from ssl_rl.policy.modes.grouped import GroupedMode
 from ssl_rl.policy.network import size_shares
 from ssl_rl.policy.reinforce import ReinforceLearner
@@ -83,14 +82,9 @@ class CreditMode(GroupedMode):
 
     name = "credit"
 
-    def __init__(
-        self,
-        settings: ModeSettings,
-        num_perms: int,
-        seeds: TaskSeeds,
-        comm: Communicator | None = None,
-    ) -> None:
-        super().__init__(settings, num_perms, seeds, comm)
+    def init_state(self, num_perms: int, seeds: TaskSeeds) -> None:
+        super().init_state(num_perms, seeds)
+        settings = self.settings
         try:
             self.credit = CreditSettings(**settings.credit)
         except TypeError as error:

@@ -5,9 +5,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from ssl_rl.policy.communicator import Communicator
 from ssl_rl.policy.groups import GroupAssignment, group_permutations
-from ssl_rl.policy.modes.base import ModeSettings, PolicyMode
+from ssl_rl.policy.modes.base import PolicyMode
 from ssl_rl.policy.samplers import GroupPolicySampler
 from ssl_rl.policy.seeds import TaskSeeds
 
@@ -18,14 +17,8 @@ class GroupedMode(PolicyMode):
 
     sampler: GroupPolicySampler
 
-    def __init__(
-        self,
-        settings: ModeSettings,
-        num_perms: int,
-        seeds: TaskSeeds,
-        comm: Communicator | None = None,
-    ) -> None:
-        super().__init__(settings, num_perms, seeds, comm)
+    def init_state(self, num_perms: int, seeds: TaskSeeds) -> None:
+        super().init_state(num_perms, seeds)
         self.kmeans_generator = torch.Generator().manual_seed(seeds.kmeans)
 
     def make_sampler(self, num_perms: int, seed: int) -> GroupPolicySampler:

@@ -9,8 +9,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ssl_rl.policy.communicator import Communicator
-from ssl_rl.policy.modes.base import GroupedPolicy, ModeSettings, PolicyStep
+from ssl_rl.policy.modes.base import GroupedPolicy, PolicyStep
 from ssl_rl.policy.modes.grouped import GroupedMode
 from ssl_rl.policy.network import PolicyNetwork
 from ssl_rl.policy.reinforce import ReinforceLearner
@@ -22,14 +21,8 @@ class RLMode(GroupedMode):
 
     name = "rl"
 
-    def __init__(
-        self,
-        settings: ModeSettings,
-        num_perms: int,
-        seeds: TaskSeeds,
-        comm: Communicator | None = None,
-    ) -> None:
-        super().__init__(settings, num_perms, seeds, comm)
+    def init_state(self, num_perms: int, seeds: TaskSeeds) -> None:
+        super().init_state(num_perms, seeds)
         self._learner_seed = seeds.learner
         self.learner = self.new_learner()
         self.initial_learner: dict[str, Any] | None = self.learner.state_dict()

@@ -19,7 +19,6 @@ from ssl_rl.data.synthetic.images import (
     SHAPES,
     _shape_mask,
     ensure_image_dataset,
-    generate_image_dataset,
     render_image,
     render_instance,
     synthetic_classes,
@@ -38,7 +37,7 @@ def digest(root: Path) -> dict[str, str]:
 
 
 def test_layout_is_imagenet_image_folder(tmp_path: Path) -> None:
-    root = generate_image_dataset(tmp_path / "demo", **TINY, progress=False)
+    root = ensure_image_dataset(tmp_path / "demo", **TINY, progress=False)
     assert sorted(digest(root)) == [
         COMPLETE_MARKER,
         "classes.txt",
@@ -62,9 +61,9 @@ def test_layout_is_imagenet_image_folder(tmp_path: Path) -> None:
 
 
 def test_same_seed_same_bytes_other_seed_other_images(tmp_path: Path) -> None:
-    a = digest(generate_image_dataset(tmp_path / "a", **TINY, seed=3, progress=False))
-    b = digest(generate_image_dataset(tmp_path / "b", **TINY, seed=3, progress=False))
-    c = digest(generate_image_dataset(tmp_path / "c", **TINY, seed=4, progress=False))
+    a = digest(ensure_image_dataset(tmp_path / "a", **TINY, seed=3, progress=False))
+    b = digest(ensure_image_dataset(tmp_path / "b", **TINY, seed=3, progress=False))
+    c = digest(ensure_image_dataset(tmp_path / "c", **TINY, seed=4, progress=False))
     assert a == b
     images = [name for name in a if name.endswith(".JPEG")]
     assert all(a[name] != c[name] for name in images)
@@ -80,7 +79,7 @@ def test_ensure_returns_a_complete_dataset_without_touching_it(tmp_path: Path) -
 
 
 def test_interrupted_run_is_regenerated(tmp_path: Path) -> None:
-    root = generate_image_dataset(tmp_path / "demo", **TINY, progress=False)
+    root = ensure_image_dataset(tmp_path / "demo", **TINY, progress=False)
     expected = digest(root)
     # An interrupted run: marker never written, a partial file left behind.
     (root / COMPLETE_MARKER).unlink()
@@ -97,7 +96,7 @@ def test_other_parameters_regenerate(tmp_path: Path) -> None:
     fewer = {**TINY, "train_per_class": 1}
     ensure_image_dataset(root, **fewer, progress=False)
     assert len(ImageFolderIndex.scan(root / "train").samples) == 2
-    expected = digest(generate_image_dataset(tmp_path / "fresh", **fewer, progress=False))
+    expected = digest(ensure_image_dataset(tmp_path / "fresh", **fewer, progress=False))
     assert digest(root) == expected
 
 
@@ -122,9 +121,9 @@ def test_refuses_to_write_into_a_foreign_folder(tmp_path: Path) -> None:
 
 def test_invalid_parameters_are_rejected(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="num_classes"):
-        generate_image_dataset(tmp_path / "x", num_classes=0)
+        ensure_image_dataset(tmp_path / "x", num_classes=0)
     with pytest.raises(ValueError, match="train_per_class"):
-        generate_image_dataset(tmp_path / "x", train_per_class=0)
+        ensure_image_dataset(tmp_path / "x", train_per_class=0)
     assert not (tmp_path / "x").exists()
 
 
@@ -138,7 +137,7 @@ def test_classes_are_distinct_outlines_for_every_voc_class() -> None:
 
 
 def test_every_class_has_its_share_of_images(tmp_path: Path) -> None:
-    root = generate_image_dataset(tmp_path / "demo", **{**TINY, "num_classes": 3}, progress=False)
+    root = ensure_image_dataset(tmp_path / "demo", **{**TINY, "num_classes": 3}, progress=False)
     for split, count in (("train", 2), ("val", 1)):
         labels = ImageFolderIndex.scan(root / split).labels
         assert np.bincount(labels).tolist() == [count] * 3
@@ -194,6 +193,6 @@ def test_objects_span_several_cells_and_shapes_differ(angle: float) -> None:
 
 @pytest.mark.slow
 def test_worker_processes_write_the_same_files(tmp_path: Path) -> None:
-    one = digest(generate_image_dataset(tmp_path / "one", **TINY, progress=False))
-    two = digest(generate_image_dataset(tmp_path / "two", **TINY, progress=False, workers=2))
+    one = digest(ensure_image_dataset(tmp_path / "one", **TINY, progress=False))
+    two = digest(ensure_image_dataset(tmp_path / "two", **TINY, progress=False, workers=2))
     assert one == two

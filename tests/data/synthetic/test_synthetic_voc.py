@@ -22,7 +22,6 @@ from ssl_rl.data.synthetic.voc import (
     IN_PROGRESS_MARKER,
     ensure_voc_dataset,
     equivalent_min_area,
-    generate_voc_dataset,
     render_scene,
 )
 
@@ -90,7 +89,7 @@ def test_objects_are_consistent_with_the_images(voc: Path) -> None:
 
 
 def test_targets_have_present_absent_and_difficult_only_entries(tmp_path: Path) -> None:
-    voc = generate_voc_dataset(tmp_path, num_classes=4, trainval_images=30, test_images=2)
+    voc = ensure_voc_dataset(tmp_path, num_classes=4, trainval_images=30, test_images=2)
     targets = VOC07Index(voc, "trainval").targets()
     assert {-1, 0, 1} == set(targets.unique().tolist())
     assert torch.all((targets[:, :4] == 1).sum(0) > 0), "every used class has positives"
@@ -118,9 +117,9 @@ def test_objects_carry_their_class_appearance() -> None:
 
 
 def test_same_seed_same_bytes_other_seed_other_images(tmp_path: Path) -> None:
-    a = digest(generate_voc_dataset(tmp_path / "a", **TINY, seed=5))
-    b = digest(generate_voc_dataset(tmp_path / "b", **TINY, seed=5))
-    c = digest(generate_voc_dataset(tmp_path / "c", **TINY, seed=6))
+    a = digest(ensure_voc_dataset(tmp_path / "a", **TINY, seed=5))
+    b = digest(ensure_voc_dataset(tmp_path / "b", **TINY, seed=5))
+    c = digest(ensure_voc_dataset(tmp_path / "c", **TINY, seed=6))
     assert a == b
     images = [name for name in a if name.endswith(".jpg")]
     assert all(a[name] != c.get(name) for name in images)
@@ -155,7 +154,7 @@ def test_a_dataset_of_an_older_generator_version_is_regenerated(tmp_path: Path) 
 
 
 def test_every_used_class_occurs_about_equally_often(tmp_path: Path) -> None:
-    voc = generate_voc_dataset(tmp_path, num_classes=5, trainval_images=20, test_images=20)
+    voc = ensure_voc_dataset(tmp_path, num_classes=5, trainval_images=20, test_images=20)
     for split in ("trainval", "test"):
         labels = [obj.label for objects in VOC07Index(voc, split).objects for obj in objects]
         counts = np.bincount(labels, minlength=5)
