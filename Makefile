@@ -16,7 +16,7 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python train.py experiment=st_policy
 
-# Random init vs 900-step S and T runs on the demo's retrieval sets, 3 seeds (README; about
+# Random init vs 900-step S and T runs on the demo's retrieval sets, 3 seeds (docs/results.md; about
 # 30 min on 2 cores). Completed runs in multirun/demo_discrimination are read, not redone.
 discrimination: $(STAMP)
 	$(BIN)/python -m benchmarks.demo_discrimination
@@ -39,7 +39,7 @@ format: $(STAMP)
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-# The paper's ablation grid at demo scale, shortened to half the demo's 900 steps (README).
+# The paper's ablation grid at demo scale, shortened to half the demo's 900 steps (docs/results.md).
 # Seeds outermost: an interrupted sweep still has every ablation with the same seeds.
 GRID_SHORT = trainer.max_steps=450 trainer.val_check_interval=150 model.scheduler.step_size=400 \
 	policy_timing.interval=50 policy_timing.episode_steps=5 \
@@ -72,16 +72,17 @@ grid-credit-s grid-credit-st: grid-credit-%: $(STAMP)
 report: $(STAMP)
 	$(BIN)/python -m ssl_rl.report $(SWEEP) --out docs/results
 
-# The paper's Fig. 4 protocol (README): a 300-step S checkpoint, then from it the policy, the
-# policy with the paper's one action per sample, and three controls (no learning: lr 0;
-# uniform; error-proportional), 3 seeds each; one thread
+# The paper's Fig. 4 protocol (docs/policy-analysis.md): a 300-step S checkpoint, then from it
+# the policy, the policy with the paper's one action per sample, and three controls (no
+# learning: lr 0; uniform; error-proportional), 3 seeds each; one thread
 # per run, two runs at a time (make -j2). A finished run (its summary.json) is not redone.
 ANALYSIS ?= multirun/policy_analysis
 ANALYSIS_SEEDS ?= 1 2 3
 ANALYSIS_ARMS ?= pa_policy pa_policy_lr0 pa_policy_spa1 pa_uniform pa_errprop
 ARM_pa_policy_lr0 = policy.learner.lr=0
 ARM_pa_policy_spa1 = policy.samples_per_action=1
-# Middle ground (not in the default list; README): 8 or 4 actions per training step of 32.
+# Middle ground (not in the default list; docs/policy-analysis.md): 8 or 4 actions per
+# training step of 32.
 ARM_pa_policy_spa4 = policy.samples_per_action=4
 ARM_pa_policy_spa8 = policy.samples_per_action=8
 ARM_pa_uniform = policy=monitor
@@ -114,7 +115,7 @@ bench: $(STAMP)
 	$(BIN)/python -m benchmarks.validation_scoring
 	$(BIN)/python -m benchmarks.policy_overhead
 
-# On a GPU machine (README: GPU): paper-format data made and prepared, train.py end to end
+# On a GPU machine (docs/gpu.md): paper-format data made and prepared, train.py end to end
 # (workers / decode=device), the model step per speed setting, the policy overhead, the loaders.
 # About 6 minutes on one H100/H200 with 16 cores; BENCH_PARTS="1 3 4" runs only those parts.
 bench-gpu: $(STAMP)

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# `make bench-gpu`: the GPU figures README reports, end to end, in about 6 minutes on one
+# `make bench-gpu`: the GPU figures docs/gpu.md reports, end to end, in about 6 minutes on one
 # H100/H200-class GPU with 16 cores (each part has its own time limit):
 #   1. paper-format data: ImageNet-format photos and UCF-101-format AVIs (benchmarks.paper_fixture),
 #      prepared with the project's own commands (prepare_images, prepare_frames --format uint8);

@@ -4,7 +4,7 @@
 
 Trains ``experiment=s`` and ``experiment=t`` (900 demo steps each, ``python train.py``) and
 ``experiment=r`` (rotation, 1800 steps: it passes the UCF-101 target only with twice the demo
-budget; README) for
+budget; docs/results.md) for
 every seed that ``--sweep`` does not already hold a completed run of, then reads the runs'
 ``nn_retrieval.json`` (the ``nn_retrieval`` callback: pool5, cosine, on the demo's VOC07-format
 crops and UCF-101-format frames): step 0 is the random initialisation, the last entry the

@@ -62,7 +62,7 @@ def test_export_writes_the_trunk_and_says_what_it_is(compose_train, run_dir, tmp
     assert psi["spatial"] == psi_sha256(checkpoint["state_dict"]["permutations.spatial.perms"])
     assert set(psi) == {"spatial", "temporal"}
 
-    # Plain PyTorch, as the README shows: the trunk-only file is the trunk's state_dict.
+    # Plain PyTorch, as docs/evaluation.md shows: the trunk-only file is the trunk's state_dict.
     trunk = CaffeNetTrunk(width=0.125, conv1_stride=4)
     trunk.load_state_dict(load_file(out))
     for key, value in trunk.state_dict().items():

@@ -1,6 +1,6 @@
 """Jigsaw puzzles whose JPEGs are decoded in the device stage, batched (nvJPEG on a GPU).
 
-JPEG decoding is most of a loader worker's time per puzzle (README: paper-scale data). With
+JPEG decoding is most of a loader worker's time per puzzle (docs/paper-scale.md). With
 ``tasks.spatial.pretext.decode=device`` a worker only reads the file's bytes, parses the frame
 header for the image size and draws the puzzle's random numbers. A batch crosses to the device
 as a few tensors: all its JPEG bytes packed into one uint8 tensor with their sizes (likewise the
