@@ -42,6 +42,7 @@ import shutil
 import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -128,7 +129,8 @@ def ensure_voc_dataset(
 ) -> Path:
     """Return ``root/VOCdevkit/VOC2007``, generating it unless complete with these parameters."""
     root = Path(root)
-    spec = _Spec(num_classes, trainval_images, test_images, tuple(image_size), seed)
+    # (*image_size,) is tuple(image_size) (a config may pass a list), typed as a pair.
+    spec = _Spec(num_classes, trainval_images, test_images, (*image_size,), seed)
     if _read_marker(root) == json.loads(json.dumps(asdict(spec))):
         return voc_folder(root)
     return generate_voc_dataset(root, num_classes, trainval_images, test_images, image_size, seed)
@@ -149,7 +151,8 @@ def generate_voc_dataset(
 ) -> Path:
     """Write the dataset under ``root`` (replacing an earlier synthetic one); return VOC2007."""
     root = Path(root)
-    spec = _Spec(num_classes, trainval_images, test_images, tuple(image_size), seed)
+    # (*image_size,) is tuple(image_size) (a config may pass a list), typed as a pair.
+    spec = _Spec(num_classes, trainval_images, test_images, (*image_size,), seed)
     _prepare_root(root)
     (root / IN_PROGRESS_MARKER).touch()
     voc = voc_folder(root)
@@ -274,7 +277,8 @@ def _outline_band(mask: np.ndarray, radius: int) -> np.ndarray:
             window = padded[dy : dy + height, dx : dx + width]
             grown |= window
             shrunk &= window
-    return grown & ~shrunk
+    band: np.ndarray = grown & ~shrunk
+    return band
 
 
 @dataclass(frozen=True)
@@ -409,12 +413,13 @@ def _write_label_map(path: Path, labels: np.ndarray) -> None:
     image.save(path, format="PNG")
 
 
-def _read_marker(root: Path) -> dict | None:
+def _read_marker(root: Path) -> dict[str, Any] | None:
     marker = root / COMPLETE_MARKER
     if not marker.is_file():
         return None
     try:
-        return json.loads(marker.read_text())
+        params: dict[str, Any] = json.loads(marker.read_text())
+        return params
     except (OSError, ValueError):
         return None
 
