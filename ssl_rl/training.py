@@ -277,14 +277,15 @@ def _save_final_checkpoint(trainer: pl.Trainer) -> None:
         return
     path = Path(dirpath) / "last.ckpt"
     trainer.save_checkpoint(path, weights_only=False)  # resumable: optimiser, loops, callbacks
-    callback.last_model_path = str(path)  # type: ignore[attr-defined]  # a ModelCheckpoint's
+    callback.last_model_path = str(path)  # type: ignore[attr-defined]  # see _last_checkpoint
 
 
 def _last_checkpoint(trainer: pl.Trainer) -> str | None:
     callback = trainer.checkpoint_callback
     if callback is None:
         return None
-    last = getattr(callback, "last_model_path", "") or getattr(callback, "best_model_path", "")
+    # Checkpoint declares neither attribute; the run's checkpoint callback is a ModelCheckpoint.
+    last = getattr(callback, "last_model_path", "") or callback.best_model_path  # type: ignore[attr-defined]
     return last or None
 
 
