@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from functools import partial
+from typing import Any, TypedDict, cast
 
 import pytorch_lightning as pl
 import torch
@@ -24,7 +25,7 @@ from ssl_rl.phase_reset import FreshOptimization
 from ssl_rl.policy.samplers import PermutationSampler, UniformSampler
 from ssl_rl.policy.state import softmax_ratio
 from ssl_rl.schedule import TaskSchedule
-from ssl_rl.tasks import PretextTask
+from ssl_rl.tasks import ClassSet, PretextTask
 
 
 class OrderingPretrainer(pl.LightningModule):
@@ -37,10 +38,10 @@ class OrderingPretrainer(pl.LightningModule):
 
     def __init__(
         self,
-        trunk: nn.Module,
+        trunk: CaffeNetTrunk,
         tasks: Mapping[str, PretextTask],
         schedule: Mapping[str, Any],
-        optimizer: Callable[..., torch.optim.Optimizer],
+        optimizer: partial[torch.optim.Optimizer],
         scheduler: Callable[..., Any] | None = None,
         seed: int = 0,
         channels_last: bool = False,
@@ -84,22 +85,35 @@ class OrderingPretrainer(pl.LightningModule):
         images = parts.flatten(0, 1)
         if self.channels_last:
             images = images.contiguous(memory_format=torch.channels_last)
-        pool5 = self.trunk(images)
+        pool5: Tensor = self.trunk(images)
         return pool5.flatten(1).view(b, n, -1)
+
+    def _head(self, task: str) -> OrderHead:
+        # ModuleDict items are typed nn.Module; every task's head is an OrderHead (tasks.py).
+        return cast(OrderHead, self.heads[task])
+
+    def _classes(self, task: str) -> ClassSet:
+        # ModuleDict items are typed nn.Module; each task's classes are a ClassSet (tasks.py).
+        return cast(ClassSet, self.permutations[task])
+
+    def _permutation_set(self, task: str) -> PermutationSet:
+        # Only the ordering tasks reach here (their classes are Ψ).
+        return cast(PermutationSet, self.permutations[task])
 
     def forward(self, task: str, shuffled_parts: Tensor) -> Tensor:
         """Permutation-class logits for parts already in shuffled order."""
-        return self.heads[task](self.part_embeddings(shuffled_parts))
+        logits: Tensor = self._head(task)(self.part_embeddings(shuffled_parts))
+        return logits
 
     def part_features(self, task: str, parts: Tensor) -> Tensor:
         """Permutation-independent per-part features (trunk + fc6), for all-ψ scoring."""
-        return self.heads[task].part_features(self.part_embeddings(parts))
+        return self._head(task).part_features(self.part_embeddings(parts))
 
     def score_all_permutations(self, task: str, parts: Tensor, chunk_size: int = 64) -> Tensor:
         """Logits (V, |Ψ|, |Ψ|) for every sample shuffled by every ψ, from one trunk pass."""
         features = self.part_features(task, parts)
-        return self.heads[task].score_all_orders(
-            features, self.permutations[task].perms, chunk_size=chunk_size
+        return self._head(task).score_all_orders(
+            features, self._permutation_set(task).perms, chunk_size=chunk_size
         )
 
     @torch.no_grad()
@@ -115,7 +129,7 @@ class OrderingPretrainer(pl.LightningModule):
         was_training = self.training
         self.eval()
         try:
-            classes, head = self.permutations[task], self.heads[task]
+            classes, head = self._classes(task), self.heads[task]
             if isinstance(classes, PermutationSet) and isinstance(head, OrderHead):
                 return self._order_ratios(task, parts, chunk_size)
             rows = []
@@ -129,9 +143,9 @@ class OrderingPretrainer(pl.LightningModule):
 
     def _order_ratios(self, task: str, parts: Tensor, chunk_size: int | None) -> Tensor:
         features = self.part_features(task, parts)
-        perms = self.permutations[task].perms
+        perms = self._permutation_set(task).perms
         s = torch.empty(perms.shape[0], parts.shape[0], device=parts.device)
-        for indices, logits in self.heads[task].iter_order_logits(features, perms, chunk_size):
+        for indices, logits in self._head(task).iter_order_logits(features, perms, chunk_size):
             probs = logits.float().softmax(dim=-1)  # (V, Qc, C)
             target = indices.to(parts.device).repeat(parts.shape[0])
             ratios = softmax_ratio(probs.flatten(0, 1), target).view(parts.shape[0], -1)
@@ -163,7 +177,7 @@ class OrderingPretrainer(pl.LightningModule):
     def _task_loss(
         self, task: str, parts: Tensor, idx: Tensor, generator: torch.Generator | None = None
     ) -> tuple[Tensor, Tensor]:
-        logits = self(task, self.permutations[task].transform(parts, idx, generator=generator))
+        logits = self(task, self._classes(task).transform(parts, idx, generator=generator))
         loss = F.cross_entropy(logits, idx)
         accuracy = (logits.argmax(dim=1) == idx).float().mean()
         return loss, accuracy
@@ -198,7 +212,8 @@ class OrderingPretrainer(pl.LightningModule):
             return
         step = trainer.global_step
         last = step + 1 >= (trainer.max_steps if trainer.max_steps > 0 else step + 1)
-        if step % trainer.log_every_n_steps and not last:
+        # Lightning sets log_every_n_steps on the trainer in its logger connector, undeclared.
+        if step % trainer.log_every_n_steps and not last:  # type: ignore[attr-defined]
             return
         # One device-to-host read for all of them (each float() would synchronise).
         read = torch.stack([value.detach().float() for value in metrics.values()]).tolist()
@@ -212,10 +227,14 @@ class OrderingPretrainer(pl.LightningModule):
         task = self.schedule.tasks[dataloader_idx]
         # Fixed permutation per validation sample, so runs and epochs are comparable.
         generator = torch.Generator().manual_seed(1_000_003 * (dataloader_idx + 1) + batch_idx)
-        num_classes = self.permutations[task].num_classes
+        num_classes = self._classes(task).num_classes
         idx = torch.randint(num_classes, (batch.shape[0],), generator=generator).to(batch.device)
         loss, accuracy = self._task_loss(task, batch, idx, generator=generator)
-        log = {"batch_size": batch.shape[0], "add_dataloader_idx": False, "sync_dist": True}
+        log: _ValidationLogOptions = {
+            "batch_size": batch.shape[0],
+            "add_dataloader_idx": False,
+            "sync_dist": True,
+        }
         self.log(f"val/{task}/loss", loss, **log)
         self.log(f"val/{task}/acc", accuracy, prog_bar=True, **log)
 
@@ -282,6 +301,14 @@ class OrderingPretrainer(pl.LightningModule):
             sampler = self.samplers.get(task)
             if sampler is not None and type(sampler).__name__ == saved["class"]:
                 sampler.load_state_dict(saved["state"])
+
+
+class _ValidationLogOptions(TypedDict):
+    """The ``self.log`` options shared by the validation metrics."""
+
+    batch_size: int
+    add_dataloader_idx: bool
+    sync_dist: bool
 
 
 def _to_container(value: Any) -> dict[str, Any]:

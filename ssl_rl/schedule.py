@@ -82,8 +82,9 @@ class TaskSchedule:
             return 0
         if self.mode == "parallel":
             return until
-        bounds = (0, *self.switch_steps, None)
+        starts: tuple[int, ...] = (0, *self.switch_steps)
+        ends: tuple[int | None, ...] = (*self.switch_steps, None)
         phase = self.tasks.index(task)
-        begin, end = bounds[phase], bounds[phase + 1]
+        begin, end = starts[phase], ends[phase]
         stop = until if end is None else min(until, end)
         return max(0, stop - begin)

@@ -43,7 +43,9 @@ class PretextData(Protocol):
 
     val_views: int
 
-    def dataset(self, samples: Sequence[Path], train: bool, seed: int, views: int = 1) -> Dataset:
+    def dataset(
+        self, samples: Sequence[Path], train: bool, seed: int, views: int = 1
+    ) -> Dataset[dict[str, Tensor]]:
         """``train=False``: fixed, deterministic preprocessing; ``views`` fixed views per sample."""
         ...
 

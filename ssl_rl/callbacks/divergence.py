@@ -62,6 +62,7 @@ class DivergenceGuard(pl.Callback):
             self._tasks += [t for t in names if t not in self._tasks]
             positions = [self._tasks.index(t) for t in names]
             self._lookups[names] = torch.tensor(positions, device=device)
+        assert self._task is not None and self._value is not None  # set with self._first
         bad = ~torch.isfinite(values)
         new = bad.any() & (self._first < 0)
         task = bad.int().argmax()

@@ -175,7 +175,7 @@ class HostSyncReport(pl.Callback):
         self.locations[_project_line(traceback.extract_stack()[:-1], filename, lineno)] += 1
 
 
-def _project_line(stack: traceback.StackSummary, filename: str, lineno: int) -> str:
+def _project_line(stack: list[traceback.FrameSummary], filename: str, lineno: int) -> str:
     """The innermost frame outside torch, Lightning and the warnings machinery."""
     for frame in reversed(stack):
         path = frame.filename.replace("\\", "/")

@@ -11,10 +11,9 @@ from typing import Any
 import pytorch_lightning as pl
 from pytorch_lightning.callbacks import Callback
 from pytorch_lightning.utilities import rank_zero_only
-from torch.utils.data import Dataset
 
 from ssl_rl.callbacks.in_loop_evaluation import evaluation_in_training
-from ssl_rl.eval.datasets import retrieval_sets
+from ssl_rl.eval.datasets import RetrievalSets, retrieval_sets
 from ssl_rl.eval.nn_retrieval import retrieval_topk
 from ssl_rl.eval.pretrained import transfer_trunk
 
@@ -62,9 +61,9 @@ class NearestNeighbourMonitor(Callback):
         self.num_workers = num_workers
         self.output_file = Path(output_file) if output_file else None
         self.history: list[dict[str, Any]] = []
-        self._sets: dict[str, tuple[Dataset, Dataset]] = {}
+        self._sets: dict[str, RetrievalSets] = {}
 
-    def _retrieval_sets(self, protocol: str) -> tuple[Dataset, Dataset]:
+    def _retrieval_sets(self, protocol: str) -> RetrievalSets:
         if protocol not in self._sets:
             self._sets[protocol] = retrieval_sets(
                 self.datasets,

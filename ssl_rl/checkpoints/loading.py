@@ -40,6 +40,7 @@ def is_safetensors(path: Path) -> bool:
         head = handle.read(9)
     if len(head) < 9 or head[8:9] != b"{":
         return False
+    length: int
     (length,) = struct.unpack("<Q", head[:8])
     return 2 <= length <= _SAFETENSORS_MAX_HEADER
 

@@ -75,9 +75,9 @@ class OrderingDataModule(pl.LightningDataModule):
         self._is_set_up = False
         # Each task's pretext data as this run places its second stage (see `setup`).
         self.pretexts: dict[str, PretextData] = {}
-        self.train_sets: dict[str, Dataset] = {}
-        self.val_sets: dict[str, Dataset] = {}
-        self.policy_sets: dict[str, Dataset] = {}
+        self.train_sets: dict[str, Subset[dict[str, Tensor]]] = {}
+        self.val_sets: dict[str, Subset[dict[str, Tensor]]] = {}
+        self.policy_sets: dict[str, Subset[dict[str, Tensor]]] = {}
 
     @property
     def tasks(self) -> tuple[str, ...]:
@@ -107,7 +107,9 @@ class OrderingDataModule(pl.LightningDataModule):
                 pretext.dataset(train_samples, train=False, seed=seed), holdout
             )
             val = pretext.dataset(val_samples, train=False, seed=seed, views=pretext.val_views)
-            self.val_sets[task] = Subset(val, _evenly_spaced(len(val), self.val_samples))
+            # torch's Dataset declares no __len__; every pretext's dataset has one.
+            size = len(val)  # type: ignore[arg-type]
+            self.val_sets[task] = Subset(val, _evenly_spaced(size, self.val_samples))
             log.info(
                 "%s: %d training samples, %d held out for the policy, %d for validation",
                 task,
@@ -171,7 +173,7 @@ class OrderingDataModule(pl.LightningDataModule):
             restart=restart,
         )
 
-    def val_dataloader(self) -> list[DataLoader]:
+    def val_dataloader(self) -> list[DataLoader[object]]:
         return [self._loader(self.val_sets[t], self.val_batch_size, t) for t in self.tasks]
 
     def transfer_batch_to_device(
@@ -228,12 +230,12 @@ class OrderingDataModule(pl.LightningDataModule):
 
     def _loader(
         self,
-        dataset: Dataset,
+        dataset: Dataset[object],
         batch_size: int,
         task: str,
         sampler: EndlessShuffleSampler | None = None,
         drop_last: bool = False,
-    ) -> DataLoader:
+    ) -> DataLoader[object]:
         pretext = self._pretext(task)
         collate: Callable[[Any], Any] = pretext.collate
         if self.finishes_in_workers():
@@ -282,7 +284,8 @@ def _split_holdout(size: int, holdout: int, seed: int) -> tuple[list[int], list[
 def _evenly_spaced(size: int, count: int | None) -> list[int]:
     if count is None or count >= size:
         return list(range(size))
-    return np.linspace(0, size - 1, count).round().astype(int).tolist()
+    spaced: list[int] = np.linspace(0, size - 1, count).round().astype(int).tolist()
+    return spaced
 
 
 def _plain(value: Any) -> Any:

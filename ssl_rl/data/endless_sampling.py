@@ -45,10 +45,10 @@ class EndlessShuffleSampler(Sampler[tuple[int, int]]):
         return (self.seed * 2_654_435_761 + self.rank * 97_531 + draw * 40_503) % 2**63
 
 
-class SeededDraws(Dataset):
+class SeededDraws(Dataset[object]):
     """Wraps a dataset so that ``dataset[(index, seed)]`` seeds the RNGs before loading."""
 
-    def __init__(self, dataset: Dataset) -> None:
+    def __init__(self, dataset: Dataset[object]) -> None:
         self.dataset = dataset
 
     def __len__(self) -> int:

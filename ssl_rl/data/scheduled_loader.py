@@ -25,7 +25,7 @@ class ScheduledTaskLoader:
 
     def __init__(
         self,
-        loaders: Mapping[str, DataLoader],
+        loaders: Mapping[str, DataLoader[object]],
         active_tasks: Callable[[int], tuple[str, ...]],
         start_step: Callable[[], int],
         accumulate_grad_batches: int = 1,

@@ -69,7 +69,8 @@ class TransferClassifier(pl.LightningModule):
         self._excluded_notice = ExcludedClassesNotice()
 
     def forward(self, images: Tensor) -> Tensor:
-        return self.head(self.trunk(images))
+        logits: Tensor = self.head(self.trunk(images))
+        return logits
 
     def _loss(self, logits: Tensor, targets: Tensor) -> Tensor:
         if self.objective == "video":
@@ -100,8 +101,11 @@ class TransferClassifier(pl.LightningModule):
         self._val_scores, self._val_targets = [], []
 
     def on_validation_epoch_end(self) -> None:
-        scores = self.all_gather(torch.cat(self._val_scores)).flatten(0, -2)
+        gathered_scores = self.all_gather(torch.cat(self._val_scores))
         targets = self.all_gather(torch.cat(self._val_targets))
+        # all_gather returns what it was given: here tensors.
+        assert isinstance(gathered_scores, Tensor) and isinstance(targets, Tensor)
+        scores = gathered_scores.flatten(0, -2)
         targets = targets.flatten(0, -2) if self.objective == "multilabel" else targets.flatten()
         if self.objective == "video":
             metrics = {"val/video_acc": (scores.argmax(dim=1) == targets).float().mean().item()}

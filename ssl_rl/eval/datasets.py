@@ -6,14 +6,12 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from torch.utils.data import Dataset
-
 from ssl_rl.data.readers.hmdb51 import HMDB51Index
 from ssl_rl.data.readers.image_folder import ImageFolderIndex
 from ssl_rl.data.readers.imagenet_val import imagenet_val_index
 from ssl_rl.data.readers.ucf101 import UCF101Index
-from ssl_rl.data.readers.voc07 import VOC07Index
-from ssl_rl.data.readers.voc12_seg import VOC12SegIndex
+from ssl_rl.data.readers.voc07 import VOC07Index, VOC07Split
+from ssl_rl.data.readers.voc12_seg import VOC12SegIndex, VOC12SegSplit
 from ssl_rl.eval.labelled_images import LabelledImages
 from ssl_rl.eval.transforms import FixedResize, TransferTransform
 from ssl_rl.eval.video_frames import VideoFramesDataset
@@ -21,6 +19,11 @@ from ssl_rl.eval.voc_crops import VOCCropDataset
 from ssl_rl.eval.voc_detection import VOCDetectionDataset
 from ssl_rl.eval.voc_images import VOCImageDataset
 from ssl_rl.eval.voc_segmentation import SegmentationTransform, VOCSegmentationDataset
+
+# (queries, gallery) of one retrieval protocol.
+RetrievalSets = (
+    tuple[VideoFramesDataset, VideoFramesDataset] | tuple[VOCCropDataset, VOCCropDataset]
+)
 
 Subset = Literal["train", "test"]
 
@@ -69,7 +72,10 @@ def video_frames(
 
 
 def voc07_crops(
-    datasets: Mapping[str, Any], split: str, input_cfg: Mapping[str, Any], keep_difficult: bool
+    datasets: Mapping[str, Any],
+    split: VOC07Split,
+    input_cfg: Mapping[str, Any],
+    keep_difficult: bool,
 ) -> VOCCropDataset:
     """Object crops of one VOC07 split for retrieval, small ones dropped [paper]."""
     spec = datasets["voc07"]
@@ -80,7 +86,7 @@ def voc07_crops(
 
 
 def voc07_images(
-    datasets: Mapping[str, Any], split: str, input_cfg: Mapping[str, Any], train: bool
+    datasets: Mapping[str, Any], split: VOC07Split, input_cfg: Mapping[str, Any], train: bool
 ) -> VOCImageDataset:
     """Whole VOC07 images with their 20-class target rows (1 / −1 / 0 = difficult only)."""
     index = VOC07Index(datasets["voc07"]["root"], split, config_prefix="datasets.voc07")
@@ -94,19 +100,19 @@ def voc07_images(
 
 
 def voc07_detection(
-    datasets: Mapping[str, Any], split: str, input_cfg: Mapping[str, Any], train: bool
+    datasets: Mapping[str, Any], split: VOC07Split, input_cfg: Mapping[str, Any], train: bool
 ) -> VOCDetectionDataset:
     """Whole VOC07 images of one split with all their boxes (difficult ones flagged)."""
-    index = VOC07Index(datasets["voc07"]["root"], split, config_prefix="datasets.voc07")  # type: ignore[arg-type]
+    index = VOC07Index(datasets["voc07"]["root"], split, config_prefix="datasets.voc07")
     return VOCDetectionDataset(index, train, normalization=input_cfg["normalization"])
 
 
 def voc12_segmentation(
-    datasets: Mapping[str, Any], split: str, input_cfg: Mapping[str, Any], train: bool
+    datasets: Mapping[str, Any], split: VOC12SegSplit, input_cfg: Mapping[str, Any], train: bool
 ) -> VOCSegmentationDataset:
     """VOC 2012 images and label maps of one ``ImageSets/Segmentation`` split."""
     spec = datasets["voc12"]
-    index = VOC12SegIndex(spec["root"], split, config_prefix="datasets.voc12")  # type: ignore[arg-type]
+    index = VOC12SegIndex(spec["root"], split, config_prefix="datasets.voc12")
     transform = SegmentationTransform(
         input_cfg["size"], train=train, normalization=input_cfg["normalization"]
     )
@@ -115,7 +121,7 @@ def voc12_segmentation(
 
 def imagenet_images(
     datasets: Mapping[str, Any], input_cfg: Mapping[str, Any]
-) -> tuple[Dataset, Dataset, list[str]]:
+) -> tuple[LabelledImages, LabelledImages, list[str]]:
     """ImageNet train (random crops) and val (centre crops) with the training class order."""
     spec = datasets["imagenet"]
     train_index = ImageFolderIndex.scan(Path(spec["train"]), config_key="datasets.imagenet.train")
@@ -143,7 +149,7 @@ def retrieval_sets(
     split: int = 1,
     frames_per_video: int = 10,
     keep_difficult: bool = True,
-) -> tuple[Dataset, Dataset]:
+) -> RetrievalSets:
     """(queries, gallery) of one retrieval protocol [paper]: UCF-101 test frames against
     training frames, or VOC07 test object crops against trainval crops."""
     if protocol == "ucf101":

@@ -34,7 +34,7 @@ class Conv5Backbone(nn.Module):
         return self.trunk.forward_until(images, "conv5")
 
 
-class RoIMaxPool(MultiScaleRoIAlign):
+class RoIMaxPool(MultiScaleRoIAlign):  # type: ignore[misc]  # torchvision ships no types
     """Fast R-CNN's RoI max pooling on the one feature map at a fixed ``spatial_scale``.
 
     A :class:`MultiScaleRoIAlign` only in interface (FasterRCNN accepts no other type): the

@@ -23,7 +23,7 @@ class FeatureSet:
 @torch.no_grad()
 def extract_features(
     trunk: CaffeNetTrunk,
-    dataset: Dataset,
+    dataset: Dataset[tuple[Tensor, int]],
     device: torch.device | str,
     layer: str = "pool5",
     batch_size: int = 64,

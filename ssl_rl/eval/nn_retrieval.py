@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TypedDict
 
 import torch
 from torch.utils.data import Dataset
@@ -14,10 +15,15 @@ from ssl_rl.nets.caffenet import CaffeNetTrunk
 PAPER_KS: tuple[int, ...] = (1, 5, 10, 20, 50)
 
 
+class _LoaderArgs(TypedDict):
+    batch_size: int
+    num_workers: int
+
+
 def retrieval_topk(
     trunk: CaffeNetTrunk,
-    queries: Dataset,
-    gallery: Dataset,
+    queries: Dataset[tuple[torch.Tensor, int]],
+    gallery: Dataset[tuple[torch.Tensor, int]],
     device: torch.device | str,
     ks: Sequence[int] = PAPER_KS,
     batch_size: int = 64,
@@ -28,7 +34,7 @@ def retrieval_topk(
     gallery, by cosine similarity of flattened pool5 features; mean over queries. A k larger
     than the gallery is a ValueError.
     """
-    loader_args = {"batch_size": batch_size, "num_workers": num_workers}
+    loader_args: _LoaderArgs = {"batch_size": batch_size, "num_workers": num_workers}
     gallery_set = extract_features(
         trunk, gallery, device, storage_dtype=storage_dtype, **loader_args
     )

@@ -53,7 +53,7 @@ class TransferTransform:
 
     def __call__(self, image: torch.Tensor) -> torch.Tensor:
         """uint8 (3, H, W) → float32 (3, input_size, input_size)."""
-        x = self.geometry(image).float().div_(255.0)
+        x: torch.Tensor = self.geometry(image).float().div_(255.0)
         if self.normalization == "per_image":
             return normalize_per_part(x)
         return (x - self.mean) / self.std

@@ -10,14 +10,14 @@ import numpy as np
 from matplotlib.figure import Figure
 from PIL import Image
 from pytorch_lightning.loggers import Logger, TensorBoardLogger, WandbLogger
-from pytorch_lightning.utilities.rank_zero import rank_zero_only
+from pytorch_lightning.utilities import rank_zero_only
 
 from ssl_rl.figures.policy import figure_to_rgb
 
 log = logging.getLogger(__name__)
 
 
-def image_loggers(loggers: Sequence[Logger]) -> list[Logger]:
+def image_loggers(loggers: Sequence[Logger]) -> list[WandbLogger | TensorBoardLogger]:
     """The loggers ``log_figure`` writes to (W&B and TensorBoard); CSV and others have no images."""
     return [lg for lg in loggers if isinstance(lg, WandbLogger | TensorBoardLogger)]
 

@@ -77,7 +77,7 @@ def draw_group_choices(
     fractions: np.ndarray,
     episodes: Sequence[int] | None = None,
     bins: int = 4,
-    overlay: Mapping[str, Sequence[float]] | None = None,
+    overlay: Mapping[str, Sequence[float] | np.ndarray] | None = None,
 ) -> None:
     """Draw :func:`group_choice_figure`'s stacked bars (and legend) into ``ax``.
 
@@ -96,7 +96,7 @@ def draw_quantile_choices(
     ax: Axes,
     fractions: np.ndarray,
     episodes: Sequence[int] | None = None,
-    overlay: Mapping[str, Sequence[float]] | None = None,
+    overlay: Mapping[str, Sequence[float] | np.ndarray] | None = None,
 ) -> None:
     """Fig. 4 by the drawn permutations' own validation error: (episodes, quantiles) shares,
     hardest quantile on top; dotted lines mark what uniform sampling gives (1 / quantiles)."""
@@ -119,7 +119,7 @@ def _stacked_bars(
     binned: np.ndarray,
     episodes: Sequence[int] | None,
     labels: Sequence[str],
-    overlay: Mapping[str, Sequence[float]] | None,
+    overlay: Mapping[str, Sequence[float] | np.ndarray] | None,
 ) -> None:
     bins = binned.shape[1]
     x = _x_values(episodes, binned.shape[0], "episodes")
@@ -131,10 +131,10 @@ def _stacked_bars(
         ax.bar(x, binned[:, b], width, bottom=bottom, color=colors[b], label=labels[b])
         bottom += binned[:, b]
     for (name, share), style in zip((overlay or {}).items(), ("-", "--", "-."), strict=False):
-        share = np.asarray(share, dtype=np.float64)
-        if share.shape != (len(x),):
+        values = np.asarray(share, dtype=np.float64)
+        if values.shape != (len(x),):
             raise ValueError(f"overlay {name!r} needs one value per episode ({len(x)})")
-        ax.plot(x, 1.0 - share, color="black", linestyle=style, linewidth=1.2, label=name)
+        ax.plot(x, 1.0 - values, color="black", linestyle=style, linewidth=1.2, label=name)
     ax.set_xlabel("episode")
     ax.set_ylim(0, 1)
     ax.xaxis.set_major_locator(MaxNLocator(nbins=MAX_X_TICKS, integer=True))

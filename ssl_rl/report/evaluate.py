@@ -13,6 +13,7 @@ import json
 import logging
 import re
 from collections.abc import Mapping, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -125,10 +126,14 @@ def finetune_columns(runs: Sequence[Run], task: str) -> list[Column]:
         Column(
             key=f"finetune_{task}_{key.replace('/', '_')}",
             title=f"{task} {key.removeprefix('val/')} (%)",
-            final=lambda run, t=task, k=key: run.finetune.get(t, {}).get(k),
+            final=partial(_finetune_metric, task=task, key=key),
         )
         for key in keys
     ]
+
+
+def _finetune_metric(run: Run, task: str, key: str) -> float | None:
+    return run.finetune.get(task, {}).get(key)
 
 
 def flatten_metrics(metrics: Mapping[str, Any], prefix: str = "") -> dict[str, float]:

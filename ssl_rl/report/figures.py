@@ -111,7 +111,7 @@ def group_choices_figure(run: Run, control: Run | None = None, bins: int = 4) ->
         history = run.policy[task]
         label = f"{ablation_label(run.experiment)} seed {run.seed}, {task}"
         ax = fig.add_subplot(len(tasks), 2, 2 * index + 1)
-        overlay = {}
+        overlay: dict[str, Sequence[float] | np.ndarray] = {}
         episodes = len(history.quantile_fractions)
         reference = control.policy.get(task) if control is not None else None
         if control and reference and len(reference.quantile_fractions) >= episodes > 0:
@@ -146,7 +146,7 @@ def pick_comparison(runs: RunSet, task: str = "spatial") -> tuple[Run, Run] | No
     measured = {
         (r.experiment, r.seed): r
         for r in runs.completed
-        if task in r.policy and r.policy[task].permutation_errors.size
+        if task in r.policy and r.policy[task].permutation_errors.size and r.seed is not None
     }
     for with_policy, without_policy in FIG6_PAIRS:
         seeds = sorted(
@@ -169,6 +169,7 @@ def permutation_error_comparison(with_policy: Run, without_policy: Run, task: st
         history = run.policy[task]
         image = draw_permutation_errors(ax, history.permutation_errors, history.validation_steps)
         ax.set_title(f"({letter}) {ablation_label(run.experiment)} seed {run.seed}: {task}")
+    assert image is not None  # drawn twice above
     fig.colorbar(image, ax=fig.axes, label="validation error")
     fig.suptitle(f"{task} validation error per permutation over time, sorted by mean error")
     return fig

@@ -59,6 +59,12 @@ class Arm:
         return [h.noise_test["p_value"] for h in self.histories if h.noise_test]
 
 
+def _noise_test(history: PolicyHistory) -> dict[str, Any]:
+    """The run's noise test: an arm with p-values ran it in every seed."""
+    assert history.noise_test is not None
+    return history.noise_test
+
+
 def load_arms(paths: Sequence[str | Path], task: str = "spatial") -> list[Arm]:
     """Completed runs with ``task``'s episodes, grouped by experiment name (the arm)."""
     runs = load_runs(paths)
@@ -97,8 +103,9 @@ def arm_numbers(arm: Arm) -> dict[str, Any]:
     if arm.p_values:
         numbers["p_values"] = arm.p_values
         numbers["p_combined"] = float(combine_pvalues(arm.p_values, method="fisher").pvalue)
-        numbers["hard_mass_excess"] = [h.noise_test["statistic"] for h in arm.histories]
-        numbers["hard_mass_excess_noise_sd"] = [h.noise_test["null_std"] for h in arm.histories]
+        tests = [_noise_test(h) for h in arm.histories]
+        numbers["hard_mass_excess"] = [test["statistic"] for test in tests]
+        numbers["hard_mass_excess_noise_sd"] = [test["null_std"] for test in tests]
     return numbers
 
 
@@ -195,7 +202,9 @@ def markdown(numbers: Sequence[dict[str, Any]], task: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def make_analysis(paths: Sequence[str | Path], out_dir: str | Path, task: str = "spatial") -> dict:
+def make_analysis(
+    paths: Sequence[str | Path], out_dir: str | Path, task: str = "spatial"
+) -> dict[str, Any]:
     arms = load_arms(paths, task)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

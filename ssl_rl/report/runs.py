@@ -202,9 +202,9 @@ def load_run(run_dir: str | Path, with_checkpoint: bool = True) -> Run:
         summary = json.loads(path.read_text())
         if not isinstance(summary, dict) or "experiment" not in summary:
             raise ValueError("not a pretraining summary (no 'experiment' key)")
-    except (OSError, ValueError) as error:
-        log.warning("%s: cannot read (%s); listed as unreadable", path, error)
-        return Run(run_dir, run_dir.name, None, "unreadable", {}, error=f"{path}: {error}")
+    except (OSError, ValueError) as read_error:
+        log.warning("%s: cannot read (%s); listed as unreadable", path, read_error)
+        return Run(run_dir, run_dir.name, None, "unreadable", {}, error=f"{path}: {read_error}")
     status = str(summary.get("status", "unknown"))
     error = summary.get("error")
     if status == "running":

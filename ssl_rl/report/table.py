@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -101,8 +102,8 @@ def default_columns(
         Column(
             key=f"nn_{protocol}_top1",
             title=f"NN top-1 {titles.get(protocol, protocol)} (%)",
-            final=lambda run, p=protocol: run.nn_final(p),
-            initial=lambda run, p=protocol: run.nn_initial(p),
+            final=partial(Run.nn_final, protocol=protocol),
+            initial=partial(Run.nn_initial, protocol=protocol),
         )
         for protocol in protocols
     ]
@@ -110,7 +111,7 @@ def default_columns(
         Column(
             key=f"pretext_{task}_val_acc",
             title=f"Pretext val acc {task} (%)",
-            final=lambda run, t=task: run.pretext_val_acc(t),
+            final=partial(Run.pretext_val_acc, task=task),
         )
         for task in tasks
     ]

@@ -137,7 +137,8 @@ def run_training(cfg: DictConfig, trunk: CaffeNetTrunk) -> dict[str, Any]:
         task.train_set,
         batch_size=batch_size,
         shuffle=True,
-        drop_last=len(task.train_set) > batch_size,
+        # torch's Dataset declares no __len__; every transfer task's training set has one.
+        drop_last=len(task.train_set) > batch_size,  # type: ignore[arg-type]
         num_workers=workers,
         persistent_workers=workers > 0,
         collate_fn=task.collate,
@@ -150,4 +151,6 @@ def run_training(cfg: DictConfig, trunk: CaffeNetTrunk) -> dict[str, Any]:
     )
     trainer.fit(task.model, train_loader, test_loader)
     trainer.validate(task.model, test_loader, verbose=False)
-    return dict(task.model.last_metrics)  # type: ignore[attr-defined]
+    # nn.Module types unknown attributes as Tensor | Module; every transfer model's
+    # last_metrics is a dict[str, float].
+    return dict(task.model.last_metrics)  # type: ignore[arg-type]

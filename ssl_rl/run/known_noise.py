@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from pytorch_lightning.utilities.warnings import PossibleUserWarning
+from lightning_fabric.utilities.warnings import PossibleUserWarning
 
 # warnings.filterwarnings(message=, category=, module=): regexes matched from the start.
 KNOWN_WARNINGS: list[tuple[str, type[Warning], str]] = [

@@ -65,7 +65,8 @@ def recorded_run(
             if on_exit is not None:
                 on_exit()
         finally:
-            if rank_zero_only.rank == 0:  # in DDP every rank runs this; one summary per run
+            # In DDP every rank runs this; one summary per run. (Lightning sets .rank at import.)
+            if rank_zero_only.rank == 0:  # type: ignore[attr-defined]
                 write_summary(summary_path, summary)
 
 

@@ -72,7 +72,9 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
             syncs = host_sync_summary(trainers[0])
             if syncs is not None:
                 summary["host_syncs"] = syncs
-            savers = [c for c in trainers[0].callbacks if isinstance(c, SaveOnFailure)]
+            # Lightning's callback connector sets Trainer.callbacks; the class does not declare it.
+            callbacks = trainers[0].callbacks  # type: ignore[attr-defined]
+            savers = [c for c in callbacks if isinstance(c, SaveOnFailure)]
             if summary["status"] == "failed" and savers and savers[0].failure:
                 summary.update(savers[0].failure)
             _close_loggers(trainers[0])
@@ -84,7 +86,7 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
             except DatasetError as error:
                 raise with_data_roots(error, cfg.paths) from error
     finally:
-        if rank_zero_only.rank == 0:
+        if rank_zero_only.rank == 0:  # type: ignore[attr-defined]  # set by Lightning at import
             log.info("run ended:\n%s", end_report(summary, str(summary_path)))
             _log_how_to_continue(summary, output_dir)
     return summary
@@ -150,7 +152,7 @@ def _fit(
         status="completed",
         steps=trainer.global_step,
         metrics=task_metrics(final),
-        chance={t: 1.0 / p.num_classes for t, p in model.permutations.items()},
+        chance={t: 1.0 / model.tasks[t].num_classes for t in model.permutations},
         checkpoint=_last_checkpoint(trainer),
     )
     monitors = [c for c in callbacks if isinstance(c, NearestNeighbourMonitor) and c.history]
@@ -282,18 +284,20 @@ def _resume_wandb_run(cfg: DictConfig, checkpoint: dict[str, Any]) -> None:
 def _save_final_checkpoint(trainer: pl.Trainer) -> None:
     """``last.ckpt`` holds the end of training even when max_steps is off the save period."""
     callback = trainer.checkpoint_callback
-    if callback is None or not getattr(callback, "dirpath", None):
+    dirpath = getattr(callback, "dirpath", None)
+    if callback is None or not dirpath:
         return
-    path = Path(callback.dirpath) / "last.ckpt"
+    path = Path(dirpath) / "last.ckpt"
     trainer.save_checkpoint(path, weights_only=False)  # resumable: optimiser, loops, callbacks
-    callback.last_model_path = str(path)
+    callback.last_model_path = str(path)  # type: ignore[attr-defined]  # see _last_checkpoint
 
 
 def _last_checkpoint(trainer: pl.Trainer) -> str | None:
     callback = trainer.checkpoint_callback
     if callback is None:
         return None
-    last = getattr(callback, "last_model_path", "") or callback.best_model_path
+    # Checkpoint declares neither attribute; the run's checkpoint callback is a ModelCheckpoint.
+    last = getattr(callback, "last_model_path", "") or callback.best_model_path  # type: ignore[attr-defined]
     return last or None
 
 

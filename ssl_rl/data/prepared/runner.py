@@ -20,6 +20,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm import tqdm
@@ -207,7 +208,9 @@ def run_preparation(
     return stats
 
 
-def _collect(results: Iterable[tuple[Path, int, str | None]], stats: RunStats, bar: tqdm) -> None:
+def _collect(
+    results: Iterable[tuple[Path, int, str | None]], stats: RunStats, bar: tqdm[Any]
+) -> None:
     for source, units, error in results:
         if error is None:
             stats.written += 1

@@ -217,7 +217,9 @@ class ClipPretext(TwoStagePretext):
     num_frames: int = 8
     val_views: int = 1
 
-    def dataset(self, samples: Sequence[Path], train: bool, seed: int, views: int = 1) -> Dataset:
+    def dataset(
+        self, samples: Sequence[Path], train: bool, seed: int, views: int = 1
+    ) -> ClipDataset:
         transform = self.transform(train=train)
         if samples and all(Path(s).suffix == ".npy" for s in samples):
             transform = transform.prescaled()

@@ -20,7 +20,7 @@ import os
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeGuard
 
 import numpy as np
 import torch
@@ -48,6 +48,17 @@ class PartsTransform(Protocol):
     def collate(self, samples: Sequence[RawSample]) -> RawSample: ...
 
     def finish(self, batch: RawSample) -> torch.Tensor: ...
+
+
+class FileReadingTransform(PartsTransform, Protocol):
+    """A parts transform that reads the file itself (``reads_bytes``: e.g. JPEG bytes for the
+    device's decoder) instead of decoded pixels."""
+
+    def sample_file(self, path: Path, generator: torch.Generator | None = None) -> RawSample: ...
+
+
+def _reads_bytes(transform: PartsTransform) -> TypeGuard[FileReadingTransform]:
+    return bool(getattr(transform, "reads_bytes", False))
 
 
 class PathTable:
@@ -119,7 +130,7 @@ class ImagePartsDataset(Dataset[RawSample]):
         for attempt in range(self.max_consecutive_failures + 1):
             path = self.paths[(index + attempt) % len(self)]
             try:
-                if getattr(self.transform, "reads_bytes", False):
+                if _reads_bytes(self.transform):
                     return self.transform.sample_file(path, self._draw_generator())
                 image = load_rgb(path, min_size=self.transform.resize)
             except CorruptImageError as error:
@@ -163,7 +174,9 @@ class ImagePretext(TwoStagePretext):
         if self.decode not in ("workers", "device"):
             raise ValueError(f"pretext.decode must be 'workers' or 'device', got {self.decode!r}")
 
-    def dataset(self, samples: Sequence[Path], train: bool, seed: int, views: int = 1) -> Dataset:
+    def dataset(
+        self, samples: Sequence[Path], train: bool, seed: int, views: int = 1
+    ) -> ImagePartsDataset:
         if views != 1:
             raise ValueError(f"an image has one fixed view, got views={views}")
         return ImagePartsDataset(list(samples), self._transform(train), seed=seed)

@@ -115,7 +115,8 @@ class JigsawTransform(TwoStageTransform):
                 f"expected a uint8 (3, H, W) image, got {tuple(image.shape)} {image.dtype}"
             )
         image = self._resize_shorter_side(image)
-        draws = self.draw(*image.shape[-2:], generator)
+        height, width = image.shape[-2:]
+        draws = self.draw(height, width, generator)
         return self.gather(image, draws)
 
     def resized_size(self, height: int, width: int) -> tuple[int, int]:
@@ -182,7 +183,8 @@ class JigsawTransform(TwoStageTransform):
     def _resize_shorter_side(self, image: torch.Tensor) -> torch.Tensor:
         if min(image.shape[-2:]) == self.resize:
             return image
-        return TF.resize(image, [self.resize], antialias=True)
+        resized: torch.Tensor = TF.resize(image, [self.resize], antialias=True)
+        return resized
 
     def _draw_windows(
         self, generator: torch.Generator | None

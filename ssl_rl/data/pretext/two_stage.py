@@ -11,6 +11,7 @@ transform on one input runs both stages on it.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import cast
 
 import numpy as np
 import torch
@@ -79,7 +80,7 @@ def stack_windows(pixels: Tensor, tops: list[int], lefts: list[int], size: int) 
         for i, (y, x) in enumerate(zip(tops, lefts, strict=True))
     ]
     if isinstance(source, Tensor):
-        return torch.stack(crops)
+        return torch.stack(cast(list[Tensor], crops))  # slices of a Tensor
     return torch.from_numpy(np.stack(crops))
 
 

@@ -173,7 +173,9 @@ def _decode_plain_jpeg(data: bytes, min_size: int | None) -> torch.Tensor | None
     if min_size is not None and min(height, width) >= 2 * min_size:
         return None
     try:
-        image = decode_jpeg(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=_RGB)
+        image: torch.Tensor = decode_jpeg(
+            torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=_RGB
+        )
     except RuntimeError:
         return None
     return image.permute(1, 2, 0).contiguous().permute(2, 0, 1)

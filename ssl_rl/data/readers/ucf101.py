@@ -28,7 +28,7 @@ SPLIT_FILES = "classInd.txt, trainlist0{1,2,3}.txt, testlist0{1,2,3}.txt"
 
 def read_class_index(path: Path) -> list[str]:
     """Class names of ``classInd.txt`` in file order; checks the 1-based numbering."""
-    classes = []
+    classes: list[str] = []
     for line_number, line in read_list_lines(path):
         fields = line.split()
         if len(fields) != 2 or not fields[0].isdigit():

@@ -288,7 +288,7 @@ def _keyframes_if_regular(
     """Keyframe ordinals when packet timestamps are start + k * step (one frame each), else None."""
     if not packets or any(pts is None for pts, _ in packets):
         return None, 0, 1
-    pts = [p for p, _ in packets]
+    pts = [p for p, _ in packets if p is not None]
     step = pts[1] - pts[0] if len(pts) > 1 else 1
     if step <= 0 or any(b - a != step for a, b in pairwise(pts)):
         return None, 0, 1
@@ -390,11 +390,13 @@ def write_avi(
     """
     count = 0
     with av.open(str(path), "w", format="avi") as container:
-        stream = None
+        stream: av.VideoStream | None = None
         for frame in frames:
             if stream is None:
                 height, width = frame.shape[:2]
-                stream = container.add_stream(codec, rate=fps)
+                added = container.add_stream(codec, rate=fps)
+                assert isinstance(added, av.VideoStream), f"{codec} is not a video codec"
+                stream = added
                 stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
                 stream.bit_rate = int(bits_per_pixel * width * height * fps)
                 stream.codec_context.gop_size = gop_size

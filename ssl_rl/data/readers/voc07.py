@@ -51,6 +51,7 @@ VOC_CLASSES: tuple[str, ...] = (
     "tvmonitor",
 )
 VOC_SPLITS = ("trainval", "test", "train", "val")
+VOC07Split = Literal["trainval", "test", "train", "val"]
 PAPER_MIN_CROP_AREA = 10_000  # [paper] crops under 10k pixels are discarded (NN protocol)
 _LABEL_OF = {name: label for label, name in enumerate(VOC_CLASSES)}
 _BOX_FIELDS = ("xmin", "ymin", "xmax", "ymax")
@@ -169,7 +170,7 @@ class VOC07Index:
     def __init__(
         self,
         root: Path | str,
-        split: Literal["trainval", "test", "train", "val"] = "trainval",
+        split: VOC07Split = "trainval",
         config_prefix: str = "datasets.voc07",
     ) -> None:
         if split not in VOC_SPLITS:

@@ -28,6 +28,7 @@ SEG_CLASSES: tuple[str, ...] = ("background", *VOC_CLASSES)  # label i is SEG_CL
 NUM_SEG_CLASSES = len(SEG_CLASSES)  # 21
 IGNORE_INDEX = 255
 SEG_SPLITS = ("train", "val", "trainval")
+VOC12SegSplit = Literal["train", "val", "trainval"]
 _FOLDERS = ("JPEGImages", "SegmentationClass", "ImageSets/Segmentation")
 
 
@@ -66,7 +67,7 @@ class VOC12SegIndex:
     def __init__(
         self,
         root: Path | str,
-        split: Literal["train", "val", "trainval"] = "train",
+        split: VOC12SegSplit = "train",
         config_prefix: str = "datasets.voc12",
     ) -> None:
         if split not in SEG_SPLITS:

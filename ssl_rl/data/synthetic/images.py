@@ -32,8 +32,10 @@ import multiprocessing
 import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
+import numpy.typing as npt
 from PIL import Image, ImageDraw, ImageFilter
 from tqdm import tqdm
 
@@ -229,7 +231,8 @@ def _unit_grid(size: int) -> tuple[np.ndarray, np.ndarray]:
 def _downsample(values: np.ndarray) -> np.ndarray:
     """Box-filter a (S·k, S·k) array down by k = _SUPERSAMPLE."""
     k = _SUPERSAMPLE
-    total = sum(values[i::k, j::k] for i in range(k) for j in range(k))
+    # k > 0 terms, so never sum's start value 0.
+    total = cast(np.ndarray, sum(values[i::k, j::k] for i in range(k) for j in range(k)))
     return total.astype(np.float32) / (k * k)
 
 
@@ -239,7 +242,8 @@ def _random_colour(rng: np.random.Generator, low: float = 0.35, high: float = 1.
     saturation = rng.uniform(0.35, 0.9)
     value = rng.uniform(low, high)
     rgb = np.clip(np.abs(((hue * 6 + np.array([0.0, 4.0, 2.0])) % 6) - 3) - 1, 0, 1)
-    return (value * (1 - saturation + saturation * rgb) * 255).astype(np.float32)
+    colour: np.ndarray = (value * (1 - saturation + saturation * rgb) * 255).astype(np.float32)
+    return colour
 
 
 def _smooth_noise(side: int, cells: int, rng: np.random.Generator) -> np.ndarray:
@@ -265,7 +269,8 @@ def _background(ys: np.ndarray, xs: np.ndarray, rng: np.random.Generator) -> np.
     mean = canvas.reshape(-1, 3).mean(axis=0)
     canvas = mean + 0.4 * (canvas - mean)
     shading = 1 + 0.06 * _smooth_noise(size, 5, rng)
-    return (canvas * shading[..., None]).astype(np.float32)
+    background: np.ndarray = (canvas * shading[..., None]).astype(np.float32)
+    return background
 
 
 def _shape_mask(
@@ -319,10 +324,16 @@ def _object_surface(
     coverage = _downsample(_pattern(pattern, u, v, rng).astype(np.uint8))[..., None]
     base = _random_colour(rng, 0.45, 1.0)
     accent = 255.0 - base if rng.uniform() < 0.5 else base * rng.uniform(0.25, 0.5)
-    return (base + (accent - base) * coverage).astype(np.float32)
+    surface: np.ndarray = (base + (accent - base) * coverage).astype(np.float32)
+    return surface
 
 
-def _pattern(pattern: str, u: np.ndarray, v: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+def _pattern(
+    pattern: str,
+    u: npt.NDArray[np.float64],
+    v: npt.NDArray[np.float64],
+    rng: np.random.Generator,
+) -> npt.NDArray[np.bool_]:
     """Boolean accent-colour map of a surface pattern in object coordinates (u, v)."""
     period = rng.uniform(0.28, 0.36)
     phase = rng.uniform(0, 2 * math.pi)
@@ -334,7 +345,8 @@ def _pattern(pattern: str, u: np.ndarray, v: np.ndarray, rng: np.random.Generato
     if pattern == "diagonal stripes":
         return np.sin(wave * (u + v) / math.sqrt(2) + phase) > 0
     if pattern == "checker":
-        return (np.floor(u / period) + np.floor(v / period)) % 2 == 0
+        checker: npt.NDArray[np.bool_] = (np.floor(u / period) + np.floor(v / period)) % 2 == 0
+        return checker
     if pattern == "dots":
         cell = period * 1.2
         fu, fv = (u / cell) % 1 - 0.5, (v / cell) % 1 - 0.5
@@ -362,7 +374,8 @@ def _add_border(surface: np.ndarray, mask_hi: Image.Image, rng: np.random.Genera
     outline = np.asarray(mask_hi, dtype=np.float32) / 255.0 - inner
     band = _downsample(np.clip(outline, 0, 1))[..., None]
     colour = _random_colour(rng, 0.05, 0.35)
-    return surface + (colour - surface) * band
+    bordered: np.ndarray = surface + (colour - surface) * band
+    return bordered
 
 
 def _draw_distractors(canvas: np.ndarray, size: int, rng: np.random.Generator) -> None:

@@ -36,8 +36,8 @@ def _constant(t: np.ndarray, value: float) -> np.ndarray:
 
 def _pose(
     t: np.ndarray,
-    x: np.ndarray,
-    y: np.ndarray,
+    x: np.ndarray | float,
+    y: np.ndarray | float,
     scale: np.ndarray | float = 1.0,
     angle: np.ndarray | float = 0.0,
     stretch: np.ndarray | float = 1.0,

@@ -28,6 +28,7 @@ import multiprocessing
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 from PIL import Image, ImageDraw
@@ -142,7 +143,8 @@ def _outline_alpha(
         ]
         draw.polygon(placed, fill=255 if fill else 0)
     fine = np.asarray(mask, dtype=np.float32).reshape(y1 - y0, _SUPERSAMPLE, x1 - x0, _SUPERSAMPLE)
-    return fine.mean(axis=(1, 3)) / 255.0
+    coverage: np.ndarray = fine.mean(axis=(1, 3)) / 255.0
+    return coverage
 
 
 def _texture(appearance: Appearance, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -153,7 +155,8 @@ def _texture(appearance: Appearance, u: np.ndarray, v: np.ndarray) -> np.ndarray
     if kind == "solid":
         return np.zeros_like(u)
     if kind == "gradient":
-        return np.clip((a + 1.0) / 2.0, 0.0, 1.0)
+        ramp: np.ndarray = np.clip((a + 1.0) / 2.0, 0.0, 1.0)
+        return ramp
     if kind == "stripes":
         wave = np.sin(a * 2 * np.pi / period)
     elif kind == "checker":
@@ -162,7 +165,8 @@ def _texture(appearance: Appearance, u: np.ndarray, v: np.ndarray) -> np.ndarray
         wave = np.cos(a * 2 * np.pi / period) + np.cos(b * 2 * np.pi / period) - 1.0
     else:
         raise ValueError(f"unknown texture {kind!r}")
-    return 0.5 + 0.5 * np.tanh(3.0 * wave)
+    weight: np.ndarray = 0.5 + 0.5 * np.tanh(3.0 * wave)
+    return weight
 
 
 def _hsv(hue: float, saturation: float, value: float) -> tuple[float, float, float]:
@@ -213,8 +217,11 @@ def _background(
         (xs * np.cos(direction) + ys * np.sin(direction)) * 2 * np.pi / rng.uniform(6, 14)
     )
     shade = luma + 0.16 * (np.clip(smooth, 0, 1) - 0.5) + 0.03 * grating
-    tint_rgb = np.asarray(tint, dtype=np.float32) / max(np.mean(tint), 1e-3)
-    return np.clip(shade[..., None] * tint_rgb, 0, 1).astype(np.float32)
+    # max() of a numpy and a Python float: typeshed's max cannot say which comes back.
+    mean_tint = cast("np.floating[Any] | float", max(np.mean(tint), 1e-3))
+    tint_rgb = np.asarray(tint, dtype=np.float32) / mean_tint
+    background: np.ndarray = np.clip(shade[..., None] * tint_rgb, 0, 1).astype(np.float32)
+    return background
 
 
 def render_clip(
@@ -358,7 +365,7 @@ def generate_video_dataset(
     return paths
 
 
-def _write_clip(job: tuple[Path, int, tuple[int, int], int, int, int, int, int]) -> None:
+def _write_clip(job: tuple[Path, int, tuple[int, ...], int, int, int, int, int]) -> None:
     """Render and write one clip (a job of :func:`generate_video_dataset`)."""
     video_root, seed, lengths, width, height, class_index, group, clip = job
     spec = CLASS_SPECS[class_index]

@@ -129,7 +129,8 @@ def ensure_voc_dataset(
     """Return ``root/VOCdevkit/VOC2007``, writing the dataset under ``root`` (replacing an
     earlier synthetic one) unless it is complete with these parameters."""
     root = Path(root)
-    spec = _Spec(num_classes, trainval_images, test_images, tuple(image_size), seed)
+    # (*image_size,) is tuple(image_size) (a config may pass a list), typed as a pair.
+    spec = _Spec(num_classes, trainval_images, test_images, (*image_size,), seed)
     if read_marker(root / COMPLETE_MARKER) == json.loads(json.dumps(asdict(spec))):
         return voc_folder(root)
     return _generate(root, spec)
@@ -266,7 +267,8 @@ def _outline_band(mask: np.ndarray, radius: int) -> np.ndarray:
             window = padded[dy : dy + height, dx : dx + width]
             grown |= window
             shrunk &= window
-    return grown & ~shrunk
+    band: np.ndarray = grown & ~shrunk
+    return band
 
 
 @dataclass(frozen=True)
