@@ -79,7 +79,14 @@ def report(label: str, call: Callable[[], object], repeat: int, rows: int) -> No
 
 def _first_batch(pretext, samples: list[Path], batch: int) -> dict[str, torch.Tensor]:
     dataset = pretext.dataset(samples * (batch // len(samples) + 1), train=True, seed=0)
-    loader = DataLoader(dataset, batch_size=batch, num_workers=4, collate_fn=pretext.collate)
+    # Pinned as training's loaders pin it: the device stage's copies are then asynchronous.
+    loader = DataLoader(
+        dataset,
+        batch_size=batch,
+        num_workers=4,
+        collate_fn=pretext.collate,
+        pin_memory=torch.cuda.is_available(),
+    )
     raw = next(iter(loader))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return {
