@@ -24,12 +24,12 @@ import argparse
 import functools
 import logging
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
 from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.prepared.command_line import run_command
 from ssl_rl.data.prepared.manifest import FORMAT_VERSION, Manifest, canonical_command
-from ssl_rl.data.prepared.runner import PARTIAL_SUFFIX, Job, Work, run_preparation
+from ssl_rl.data.prepared.runner import PARTIAL_SUFFIX, Job, RunStats, Work, run_preparation
 from ssl_rl.data.prepared.video_frames import (
     FRAME_TEMPLATE,
     resized_size,
@@ -41,8 +41,8 @@ from ssl_rl.data.prepared.video_frames import (
 __all__ = [
     "FRAME_TEMPLATE",
     "PARTIAL_SUFFIX",
-    "ExtractionStats",
     "extract_all",
+    "extraction_summary",
     "find_videos",
     "main",
     "resized_size",
@@ -55,24 +55,13 @@ VIDEO_SUFFIXES = (".avi",)
 FORMATS = ("jpeg", "uint8")
 
 
-@dataclass
-class ExtractionStats:
-    """What one :func:`extract_all` run did, and what ``dst`` holds afterwards."""
-
-    videos: int = 0
-    extracted: int = 0
-    already_done: int = 0
-    frames_written: int = 0
-    failed: list[tuple[Path, str]] = field(default_factory=list)
-    files: int = 0
-    bytes: int = 0
-
-    def summary(self) -> str:
-        return (
-            f"{self.videos} videos: {self.extracted} extracted ({self.frames_written} frames), "
-            f"{self.already_done} already done, {len(self.failed)} failed; "
-            f"{self.files} prepared videos, {self.bytes / 2**20:.1f} MiB"
-        )
+def extraction_summary(stats: RunStats) -> str:
+    """One line on what :func:`extract_all` did and what ``dst`` holds afterwards."""
+    return (
+        f"{stats.total} videos: {stats.written} extracted ({stats.units} frames), "
+        f"{stats.already_done} already done, {len(stats.skipped)} failed; "
+        f"{stats.files} prepared videos, {stats.bytes / 2**20:.1f} MiB"
+    )
 
 
 def find_videos(src: Path) -> list[Path]:
@@ -97,8 +86,11 @@ def extract_all(
     progress: bool = True,
     format: str = "jpeg",
     stride: int = 1,
-) -> ExtractionStats:
-    """Stores every video under ``src`` not stored yet under ``dst``, in parallel."""
+) -> RunStats:
+    """Stores every video under ``src`` not stored yet under ``dst``, in parallel.
+
+    The stats count videos (``total``, ``written``, ``already_done``) and frames (``units``);
+    ``skipped`` lists the videos that could not be decoded."""
     src, dst = Path(src).resolve(), Path(dst).resolve()
     if format not in FORMATS:
         raise ValueError(f"--format must be one of {FORMATS}, got {format!r}")
@@ -127,7 +119,7 @@ def extract_all(
         command=canonical_command(kind, dst, settings, src),
     )
     jobs = [Job(video, output_path(src, dst, video, format)) for video in videos]
-    run = run_preparation(
+    stats = run_preparation(
         jobs,
         work,
         dst,
@@ -137,16 +129,7 @@ def extract_all(
         desc=f"storing frames ({format})",
         unit="video",
     )
-    stats = ExtractionStats(
-        videos=run.total,
-        extracted=run.written,
-        already_done=run.already_done,
-        frames_written=run.units,
-        failed=run.skipped,
-        files=run.files,
-        bytes=run.bytes,
-    )
-    logger.info("frames of %s stored in %s: %s", src, dst, stats.summary())
+    logger.info("frames of %s stored in %s: %s", src, dst, extraction_summary(stats))
     return stats
 
 
@@ -178,27 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--stride", type=int, default=1, help="keep every K-th frame")
     parser.add_argument("--quality", type=int, default=90, help="JPEG quality (--format jpeg)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        stats = extract_all(
-            args.src,
-            args.dst,
-            args.workers,
-            args.short_side,
-            args.quality,
-            progress=not args.no_progress,
-            format=args.format,
-            stride=args.stride,
-        )
-    except (DatasetError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(stats.summary())
-    for video, reason in stats.failed:
-        print(f"FAILED {video}: {reason}", file=sys.stderr)
-    return 1 if stats.failed else 0
+    return run_command(parser, argv, extract_all, extraction_summary)
 
 
 if __name__ == "__main__":

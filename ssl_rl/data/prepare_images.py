@@ -23,6 +23,7 @@ import sys
 from pathlib import Path
 
 from ssl_rl.data.errors import DatasetError
+from ssl_rl.data.prepared.command_line import run_command
 from ssl_rl.data.prepared.images import write_resized_image
 from ssl_rl.data.prepared.manifest import FORMAT_VERSION, Manifest, canonical_command
 from ssl_rl.data.prepared.runner import Job, RunStats, run_preparation
@@ -83,8 +84,12 @@ def prepare_images(
     stats = run_preparation(
         jobs, work, dst, manifest, workers, progress, desc="resizing images", unit="image"
     )
-    logger.info("mirror of %s in %s: %s", src, dst, stats.summary("images", "images"))
+    logger.info("mirror of %s in %s: %s", src, dst, _summary(stats))
     return stats
+
+
+def _summary(stats: RunStats) -> str:
+    return stats.summary("images", "images")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -97,26 +102,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--flat", action="store_true", default=None, help="images directly in --src (no classes)"
     )
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
-    try:
-        stats = prepare_images(
-            args.src,
-            args.dst,
-            args.short_side,
-            args.quality,
-            args.workers,
-            progress=not args.no_progress,
-            flat=args.flat,
-        )
-    except (DatasetError, ValueError) as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
-    print(stats.summary("images", "images"))
-    for image, reason in stats.skipped:
-        print(f"FAILED {image}: {reason}", file=sys.stderr)
-    return 1 if stats.skipped else 0
+    return run_command(parser, argv, prepare_images, _summary)
 
 
 if __name__ == "__main__":

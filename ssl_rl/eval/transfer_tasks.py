@@ -83,36 +83,29 @@ def action(cfg: DictConfig, trunk: CaffeNetTrunk) -> TransferTask:
     return TransferTask(model, train_set, test_set)
 
 
-def linear_probe(cfg: DictConfig, trunk: CaffeNetTrunk) -> TransferTask:
-    """ImageNet linear probes on conv1…conv5 (Zhang et al.)."""
+def _imagenet_probe(
+    cfg: DictConfig,
+    trunk: CaffeNetTrunk,
+    probe: Callable[..., pl.LightningModule],
+    **options: Any,
+) -> TransferTask:
+    """``probe`` (trunk, classes, input size, optimizer, scheduler, **options) on ImageNet."""
     optimizer, scheduler = _optimizers(cfg.eval)
     train_set, test_set, classes = eval_data.imagenet_images(cfg.datasets, cfg.input)
-    model = LinearProbes(
-        trunk,
-        len(classes),
-        cfg.input.size,
-        optimizer,
-        scheduler,
-        cfg.eval.layers,
-        cfg.eval.target_dim,
-    )
+    model = probe(trunk, len(classes), cfg.input.size, optimizer, scheduler, **options)
     return TransferTask(model, train_set, test_set)
+
+
+def linear_probe(cfg: DictConfig, trunk: CaffeNetTrunk) -> TransferTask:
+    """ImageNet linear probes on conv1…conv5 (Zhang et al.)."""
+    return _imagenet_probe(
+        cfg, trunk, LinearProbes, layers=cfg.eval.layers, target_dim=cfg.eval.target_dim
+    )
 
 
 def nonlinear_probe(cfg: DictConfig, trunk: CaffeNetTrunk) -> TransferTask:
     """ImageNet non-linear probe: frozen conv1…conv5, fresh fc6–fc8 (Noroozi & Favaro)."""
-    optimizer, scheduler = _optimizers(cfg.eval)
-    train_set, test_set, classes = eval_data.imagenet_images(cfg.datasets, cfg.input)
-    model = NonlinearProbe(
-        trunk,
-        len(classes),
-        cfg.input.size,
-        optimizer,
-        scheduler,
-        topk=cfg.eval.topk,
-        **cfg.transfer_head,
-    )
-    return TransferTask(model, train_set, test_set)
+    return _imagenet_probe(cfg, trunk, NonlinearProbe, topk=cfg.eval.topk, **cfg.transfer_head)
 
 
 def voc07_det(cfg: DictConfig, trunk: CaffeNetTrunk) -> TransferTask:

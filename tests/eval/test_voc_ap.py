@@ -99,16 +99,29 @@ def _random_case(seed: int, tied: bool):
     return scores, targets
 
 
+def _scikit_learn_ap(scores, targets):
+    kept = targets != 0  # difficult samples removed
+    return average_precision_score((targets[kept] == 1).numpy(), scores[kept].double().numpy())
+
+
+def _devkit_ap(scores, targets):
+    return _devkit_voc07(scores.numpy(), targets.numpy())
+
+
+@pytest.mark.parametrize(
+    ("average_precision", "reference"),
+    [
+        pytest.param(average_precision_stepwise, _scikit_learn_ap, id="stepwise-vs-scikit-learn"),
+        pytest.param(average_precision_voc07, _devkit_ap, id="voc07-vs-devkit-transcription"),
+    ],
+)
 @pytest.mark.parametrize("tied", [False, True])
 @pytest.mark.parametrize("seed", [0, 1])
-def test_stepwise_agrees_with_scikit_learn(seed, tied):
+def test_agrees_with_reference_implementation(average_precision, reference, seed, tied):
     scores, targets = _random_case(seed, tied)
-    ap = average_precision_stepwise(scores, targets)
+    ap = average_precision(scores, targets)
     for c in range(scores.shape[1]):
-        kept = targets[:, c] != 0  # difficult samples removed
-        expected = average_precision_score(
-            (targets[kept, c] == 1).numpy(), scores[kept, c].double().numpy()
-        )
+        expected = reference(scores[:, c], targets[:, c])
         assert ap[c].item() == pytest.approx(expected, abs=1e-12)
 
 
@@ -119,16 +132,6 @@ def test_stepwise_agrees_with_torchmetrics_ignore_index():
         scores, remapped, num_labels=scores.shape[1], average=None, ignore_index=-1
     )
     torch.testing.assert_close(average_precision_stepwise(scores, targets).float(), expected)
-
-
-@pytest.mark.parametrize("tied", [False, True])
-@pytest.mark.parametrize("seed", [0, 1])
-def test_voc07_agrees_with_devkit_transcription(seed, tied):
-    scores, targets = _random_case(seed, tied)
-    ap = average_precision_voc07(scores, targets)
-    for c in range(scores.shape[1]):
-        expected = _devkit_voc07(scores[:, c].numpy(), targets[:, c].numpy())
-        assert ap[c].item() == pytest.approx(expected, abs=1e-12)
 
 
 def test_mean_average_precision_skips_classes_without_positives(caplog):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -34,6 +36,7 @@ def _resize(clip: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     return F.interpolate(clip, size=size, mode="bilinear", antialias=True)
 
 
+@dataclasses.dataclass(frozen=True)
 class ClipTransform(TwoStageTransform):
     """(u, 3, H, W) uint8 frames → (u, 3, frame_size, frame_size) float32, order untouched.
 
@@ -48,46 +51,33 @@ class ClipTransform(TwoStageTransform):
     Sizes [stand-in]; ``frame_size`` equals the jigsaw tile size by default [decision].
     """
 
-    def __init__(
-        self,
-        frame_size: int = 64,
-        resize_short: int = 128,
-        crop: int = 112,
-        jitter: int = 4,
-        channel_split: bool = False,
-        gray_prob: float = 0.0,
-        train: bool = True,
-    ) -> None:
-        if not 0 < crop <= resize_short:
-            raise ValueError(f"crop ({crop}) must be in 1..resize_short ({resize_short})")
-        if frame_size <= 0 or jitter < 0:
-            raise ValueError(f"frame_size ({frame_size}) must be > 0 and jitter ({jitter}) >= 0")
-        if not 0.0 <= gray_prob <= 1.0:
-            raise ValueError(f"gray_prob ({gray_prob}) must be a probability")
-        self.frame_size = frame_size
-        self.resize_short = resize_short
-        self.crop = crop
-        self.jitter = jitter
-        self.channel_split = channel_split
-        self.gray_prob = gray_prob
-        self.train = train
+    frame_size: int = 64
+    resize_short: int = 128
+    crop: int = 112
+    jitter: int = 4
+    channel_split: bool = False
+    gray_prob: float = 0.0
+    train: bool = True
 
-    def __repr__(self) -> str:
-        fields = ", ".join(f"{k}={v!r}" for k, v in vars(self).items())
-        return f"{type(self).__name__}({fields})"
+    def __post_init__(self) -> None:
+        if not 0 < self.crop <= self.resize_short:
+            raise ValueError(f"crop ({self.crop}) must be in 1..resize_short ({self.resize_short})")
+        if self.frame_size <= 0 or self.jitter < 0:
+            raise ValueError(
+                f"frame_size ({self.frame_size}) must be > 0 and jitter ({self.jitter}) >= 0"
+            )
+        if not 0.0 <= self.gray_prob <= 1.0:
+            raise ValueError(f"gray_prob ({self.gray_prob}) must be a probability")
 
     def prescaled(self) -> ClipTransform:
         """The same augmentation for frames stored at :attr:`prescaled_short_side`: the crop box
         is then ``frame_size`` px, so crop-then-resize becomes a crop (jitter scaled alike)."""
         scale = self.frame_size / self.crop
-        return ClipTransform(
-            frame_size=self.frame_size,
+        return dataclasses.replace(
+            self,
             resize_short=self.prescaled_short_side,
             crop=self.frame_size,
             jitter=round(self.jitter * scale),
-            channel_split=self.channel_split,
-            gray_prob=self.gray_prob,
-            train=self.train,
         )
 
     @property

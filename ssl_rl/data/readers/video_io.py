@@ -92,6 +92,20 @@ class _AviInfo:
     pts_step: int = 1
 
 
+@dataclass
+class _OpenVideo:
+    """A video open for decoding: its container and video stream, and its demux ``info``."""
+
+    path: Path
+    info: _AviInfo
+    container: av.container.InputContainer
+    stream: av.VideoStream
+
+
+# Decodes the wanted frame ordinals (sorted, distinct) of an open video.
+_Strategy = Callable[[_OpenVideo, list[int]], dict[int, np.ndarray]]
+
+
 class _SeekMismatchError(Exception):
     """After a seek the decoder did not land where the demux pass said: fall back to no seeking."""
 
@@ -158,12 +172,12 @@ class AviVideoSource(VideoSource):
         path: Path,
         info: _AviInfo,
         wanted: list[int],
-        strategy: Callable[..., dict[int, np.ndarray]],
+        strategy: _Strategy,
     ) -> dict[int, np.ndarray]:
         try:
             with av.open(str(path)) as container:
                 stream = self._video_stream(container, path)
-                return strategy(container, stream, info, wanted, path)
+                return strategy(_OpenVideo(path, info, container, stream), wanted)
         except av.FFmpegError as error:
             raise CorruptVideoError(f"{path}: cannot decode the video ({error})") from error
 
@@ -209,34 +223,21 @@ class AviVideoSource(VideoSource):
             stream = self._video_stream(container, path)
             return sum(1 for _ in container.decode(stream))
 
-    def _decode_from_start(
-        self,
-        container: av.container.InputContainer,
-        stream: av.VideoStream,
-        info: _AviInfo,
-        wanted: list[int],
-        path: Path,
-    ) -> dict[int, np.ndarray]:
+    def _decode_from_start(self, video: _OpenVideo, wanted: list[int]) -> dict[int, np.ndarray]:
         wanted_set, last = set(wanted), wanted[-1]
         out: dict[int, np.ndarray] = {}
         decoded = 0
-        for ordinal, frame in enumerate(container.decode(stream)):
+        for ordinal, frame in enumerate(video.container.decode(video.stream)):
             decoded = ordinal + 1
             if ordinal in wanted_set:
                 out[ordinal] = frame_to_rgb(frame)
             if ordinal >= last:
                 return out
-        self._shortfall(path, info, decoded)
+        self._shortfall(video.path, video.info, decoded)
         raise AssertionError("unreachable")
 
-    def _decode_seeking(
-        self,
-        container: av.container.InputContainer,
-        stream: av.VideoStream,
-        info: _AviInfo,
-        wanted: list[int],
-        path: Path,
-    ) -> dict[int, np.ndarray]:
+    def _decode_seeking(self, video: _OpenVideo, wanted: list[int]) -> dict[int, np.ndarray]:
+        container, stream, info = video.container, video.stream, video.info
         assert info.keyframes is not None
         wanted_set = set(wanted)
         out: dict[int, np.ndarray] = {}
@@ -268,7 +269,7 @@ class AviVideoSource(VideoSource):
                 if ordinal >= target:
                     break
             else:
-                self._shortfall(path, info, position + 1)
+                self._shortfall(video.path, info, position + 1)
         return out
 
     def _shortfall(self, path: Path, info: _AviInfo, decoded: int) -> None:

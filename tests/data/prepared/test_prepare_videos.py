@@ -65,7 +65,7 @@ def test_short_side_and_stride_match_the_clip_transform_resize(ucf, tmp_path: Pa
     stats = extract_all(
         ucf.video_root, tmp_path, workers=1, short_side=24, progress=False, format="uint8", stride=3
     )
-    assert (stats.extracted, stats.frames_written, len(stats.failed)) == (11, 33, 1)
+    assert (stats.written, stats.units, len(stats.skipped)) == (11, 33, 1)
     frames = ArrayVideoSource().read_frames(_npy(tmp_path, entry), [0, 1, 2])
     assert frames.shape == (3, 3, 24, 32)
     decoded = AviVideoSource().read_frames(ucf.videos[entry], [0, 3, 6])
@@ -80,7 +80,7 @@ def test_short_side_and_stride_match_the_clip_transform_resize(ucf, tmp_path: Pa
 
 def test_jpeg_format_with_stride_and_manifest(ucf, tmp_path: Path) -> None:
     stats = extract_all(ucf.video_root, tmp_path, workers=1, progress=False, stride=2)
-    assert (stats.extracted, stats.frames_written) == (11, 44)
+    assert (stats.written, stats.units) == (11, 44)
     folder = tmp_path / "YoYo" / "v_YoYo_g02_c01"
     assert FrameFolderSource().num_frames(folder) == 4
     got = FrameFolderSource().read_frames(folder, [1]).float()
@@ -105,7 +105,7 @@ def test_resume_keeps_finished_files_and_redoes_partial_ones(ucf, tmp_path: Path
     stats = extract_all(
         ucf.video_root, tmp_path, workers=2, short_side=24, progress=False, format="uint8"
     )
-    assert (stats.videos, stats.already_done, stats.extracted, len(stats.failed)) == (12, 10, 1, 1)
+    assert (stats.total, stats.already_done, stats.written, len(stats.skipped)) == (12, 10, 1, 1)
     assert {path: path.stat().st_mtime_ns for path in finished} == mtimes
     assert redo.read_bytes() == redo_bytes
     assert not partial.exists() and not stale.exists()

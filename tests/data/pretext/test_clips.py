@@ -241,8 +241,8 @@ def test_overstated_frame_count_is_resampled(tree) -> None:
 def test_extracted_frames_read_like_the_videos(tmp_path: Path) -> None:
     src = make_ucf101_tree(tmp_path / "ucf", num_frames=8, corrupt=True)
     stats = extract_all(src.video_root, tmp_path / "frames", workers=2, progress=False)
-    assert (stats.videos, stats.extracted, stats.frames_written) == (12, 11, 88)
-    assert [video for video, _ in stats.failed] == src.corrupt
+    assert (stats.total, stats.written, stats.units) == (12, 11, 88)
+    assert [video for video, _ in stats.skipped] == src.corrupt
     assert not list((tmp_path / "frames").glob("*/*.partial"))
 
     # Split 2 tests on group 2; the corrupt video (group 1) has no frame folder.
@@ -262,12 +262,12 @@ def test_extraction_resumes_and_resizes(tmp_path: Path) -> None:
     src = make_ucf101_tree(tmp_path / "ucf", classes=("YoYo",), num_frames=5)
     dst = tmp_path / "frames"
     first = extract_all(src.video_root, dst, workers=1, short_side=24, progress=False)
-    assert first.extracted == 4
+    assert first.written == 4
     # An interrupted run leaves a .partial folder and no finished one.
     done = dst / "YoYo" / "v_YoYo_g02_c01"
     done.rename(done.with_name(done.name + ".partial"))
     second = extract_all(src.video_root, dst, workers=1, short_side=24, progress=False)
-    assert (second.already_done, second.extracted) == (3, 1)
+    assert (second.already_done, second.written) == (3, 1)
     assert not done.with_name(done.name + ".partial").exists()
     assert AnyVideoSource().read_frames(done, [0, 4]).shape == (2, 3, 24, 32)
 

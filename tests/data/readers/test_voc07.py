@@ -15,6 +15,7 @@ from ssl_rl.data.readers.voc07 import (
     VOC_CLASSES,
     ObjectCrop,
     VOC07Index,
+    VOC07Split,
     box_area,
     parse_annotation,
 )
@@ -181,20 +182,30 @@ def _replace(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def test_malformed_xml_names_the_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("split", "name", "old", "new", "error"),
+    [
+        pytest.param(
+            "val", "000007.xml", "</annotation>", "", r": malformed XML", id="malformed_xml"
+        ),
+        pytest.param(
+            "train",
+            "000005.xml",
+            "<name>person</name>",
+            "<name>Person</name>",
+            r": object 3 has class name 'Person'",
+            id="unknown_class",
+        ),
+    ],
+)
+def test_bad_annotation_names_the_file(
+    tmp_path: Path, split: VOC07Split, name: str, old: str, new: str, error: str
+) -> None:
     voc = make_voc_tree(tmp_path)
-    xml = voc / "Annotations" / "000007.xml"
-    _replace(xml, "</annotation>", "")
-    with pytest.raises(DatasetError, match=at(xml, r": malformed XML")):
-        VOC07Index(voc, "val")
-
-
-def test_unknown_class_names_the_file(tmp_path: Path) -> None:
-    voc = make_voc_tree(tmp_path)
-    xml = voc / "Annotations" / "000005.xml"
-    _replace(xml, "<name>person</name>", "<name>Person</name>")
-    with pytest.raises(DatasetError, match=at(xml, r": object 3 has class name 'Person'")):
-        VOC07Index(voc, "train")
+    xml = voc / "Annotations" / name
+    _replace(xml, old, new)
+    with pytest.raises(DatasetError, match=at(xml, error)):
+        VOC07Index(voc, split)
 
 
 @pytest.mark.parametrize("field", ["xmin", "ymax"])
