@@ -26,12 +26,8 @@ from torch.autograd import DeviceType
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.data import DataLoader
 
-from benchmarks.input_pipeline import CLIP
+from benchmarks.loader_rate import moved, prepared_fixture, training_pretexts
 from benchmarks.paper_step import paper_model, random_parts, training_step
-from ssl_rl.data.pretext.clip_dataset import ClipPretext
-from ssl_rl.data.pretext.clip_transform import ClipTransform
-from ssl_rl.data.pretext.image_parts_dataset import ImagePretext
-from ssl_rl.data.pretext.jigsaw_transform import JigsawTransform
 
 
 def _device_ms(prof: profile, calls: int) -> float:
@@ -87,11 +83,8 @@ def _first_batch(pretext, samples: list[Path], batch: int) -> dict[str, torch.Te
         collate_fn=pretext.collate,
         pin_memory=torch.cuda.is_available(),
     )
-    raw = next(iter(loader))
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return {
-        k: v if k in pretext.host_keys else v.to(device, non_blocking=True) for k, v in raw.items()
-    }
+    return moved(next(iter(loader)), pretext, device)
 
 
 def main() -> None:
@@ -105,19 +98,11 @@ def main() -> None:
     name = torch.cuda.get_device_name() if torch.cuda.is_available() else "CPU (no device time)"
     print(f"device {name}, batch {args.batch} per task")
 
-    mirror = sorted((args.data / "imagenet" / "train_256").glob("*/*.JPEG"))
-    arrays = sorted((args.data / "ucf101" / "UCF-101-uint8").glob("*/*.npy"))
-    stages = {
-        "jigsaw device stage": (ImagePretext(partial(JigsawTransform)), mirror),
-        "clip device stage": (ClipPretext(partial(ClipTransform, **CLIP), num_frames=8), arrays),
-        "jigsaw device stage, decode=device": (
-            ImagePretext(partial(JigsawTransform), decode="device"),
-            mirror,
-        ),
-    }
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    stages = training_pretexts(*prepared_fixture(args.data), device)
     for label, (pretext, samples) in stages.items():
         batch = _first_batch(pretext, samples, args.batch)
-        report(label, lambda p=pretext, b=batch: p.finish(b), args.repeat, args.rows)
+        report(f"device stage: {label}", partial(pretext.finish, batch), args.repeat, args.rows)
 
     variants = {"model step (paper defaults)": []}
     for spec in args.variant:

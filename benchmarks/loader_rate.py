@@ -44,15 +44,45 @@ def _rate(loader: DataLoader, pretext, batches: int, device: torch.device) -> tu
         batch = next(iterator)
         samples += len(batch["offsets" if "offsets" in batch else "frames"])
         begin = time.perf_counter()
-        moved = {k: v if k in pretext.host_keys else v.to(device, non_blocking=True)
-                 for k, v in batch.items()}  # fmt: skip
-        parts = pretext.finish(moved)
+        parts = pretext.finish(moved(batch, pretext, device))
         if device.type == "cuda":
             torch.cuda.synchronize()
         finish_seconds += time.perf_counter() - begin
         del parts
     elapsed = time.perf_counter() - start - finish_seconds
     return samples / elapsed, 1000 * finish_seconds / batches
+
+
+def moved(batch: dict, pretext, device: torch.device) -> dict:
+    """A batch on ``device`` as training moves it: the entries ``finish`` reads on the host
+    (``pretext.host_keys``) stay there."""
+    return {
+        k: v if k in pretext.host_keys else v.to(device, non_blocking=True)
+        for k, v in batch.items()
+    }
+
+
+def prepared_fixture(data: Path) -> tuple[list[Path], list[Path]]:
+    """The 256 px photo mirror and the uint8 frame arrays of prepared paper_fixture data."""
+    mirror = sorted((data / "imagenet" / "train_256").glob("*/*.JPEG"))
+    arrays = sorted((data / "ucf101" / "UCF-101-uint8").glob("*/*.npy"))
+    return mirror, arrays
+
+
+def training_pretexts(
+    mirror: list[Path], arrays: list[Path], device: torch.device
+) -> dict[str, tuple[object, list[Path]]]:
+    """Each training input path at paper shapes with its samples; ``decode=device`` on a GPU."""
+    tasks: dict[str, tuple[object, list[Path]]] = {
+        "spatial": (ImagePretext(partial(JigsawTransform)), mirror),
+        "temporal": (ClipPretext(partial(ClipTransform, **CLIP), num_frames=8), arrays),
+    }
+    if device.type == "cuda":  # JPEGs decoded by nvJPEG in the device stage
+        tasks["spatial, decode=device"] = (
+            ImagePretext(partial(JigsawTransform), decode="device"),
+            mirror,
+        )
+    return tasks
 
 
 def _make_prepared_data(
@@ -90,20 +120,10 @@ def main() -> None:
     workers = max(1, args.workers)
 
     if args.data is not None:  # prepared paper-format data (benchmarks.paper_fixture)
-        mirror = sorted((args.data / "imagenet" / "train_256").glob("*/*.JPEG"))
-        arrays = sorted((args.data / "ucf101" / "UCF-101-uint8").glob("*/*.npy"))
+        mirror, arrays = prepared_fixture(args.data)
     else:
         mirror, arrays = _make_prepared_data(workdir, args, workers)
-
-    tasks = {
-        "spatial": (ImagePretext(partial(JigsawTransform)), mirror),
-        "temporal": (ClipPretext(partial(ClipTransform, **CLIP), num_frames=8), arrays),
-    }
-    if device.type == "cuda":  # JPEGs decoded by nvJPEG in the device stage
-        tasks["spatial, decode=device"] = (
-            ImagePretext(partial(JigsawTransform), decode="device"),
-            mirror,
-        )
+    tasks = training_pretexts(mirror, arrays, device)
     name = torch.cuda.get_device_name() if device.type == "cuda" else "CPU"
     print(f"loaders: {workers} workers per task, batch {args.batch_size}, device stage on {name}")
     for task, (pretext, samples) in tasks.items():

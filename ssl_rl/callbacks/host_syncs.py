@@ -84,13 +84,10 @@ class HostSyncReport(pl.Callback):
             return
         self.counted_steps += 1
         if self.counted_steps >= self.steps:
-            self._stop()
-            log.info("%s", self.describe())
+            self._finish()
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if self._catcher is not None:
-            self._stop()
-            log.info("%s", self.describe())
+        self._finish()  # a run shorter than the window reports what it counted
 
     def on_exception(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, exception: BaseException
@@ -148,6 +145,11 @@ class HostSyncReport(pl.Callback):
         self._show_other = warnings.showwarning
         warnings.showwarning = self._record
         self._debug_mode("warn")
+
+    def _finish(self) -> None:
+        if self._catcher is not None:
+            self._stop()
+            log.info("%s", self.describe())
 
     def _stop(self) -> None:
         self._debug_mode("default")

@@ -66,12 +66,7 @@ def train(cfg: DictConfig, reraise: bool = True) -> dict[str, Any]:
                 summary["worker_restarts"] = datamodules[0].worker_restarts_used
         if trainers:
             summary.setdefault("steps", trainers[0].global_step)
-            speed = throughput_summary(trainers[0])
-            if speed is not None:
-                summary["throughput"] = speed
-            syncs = host_sync_summary(trainers[0])
-            if syncs is not None:
-                summary["host_syncs"] = syncs
+            summary.update(callback_summaries(trainers[0]))
             # Lightning's callback connector sets Trainer.callbacks; the class does not declare it.
             callbacks = trainers[0].callbacks  # type: ignore[attr-defined]
             savers = [c for c in callbacks if isinstance(c, SaveOnFailure)]
@@ -254,20 +249,23 @@ def skipped_files(datamodule: OrderingDataModule) -> dict[str, dict[str, Any]]:
     return skipped
 
 
-def throughput_summary(trainer: pl.Trainer) -> dict[str, Any] | None:
-    """The run's speed as its :class:`ThroughputMonitor` measured it (None without one)."""
-    for callback in trainer.callbacks:  # type: ignore[attr-defined]
-        if isinstance(callback, ThroughputMonitor):
-            return callback.summary()
-    return None
+# summary.json's blocks written by callbacks that measure the run, each under its key.
+SUMMARY_CALLBACKS: dict[str, type[ThroughputMonitor] | type[HostSyncReport]] = {
+    "throughput": ThroughputMonitor,
+    "host_syncs": HostSyncReport,
+}
 
 
-def host_sync_summary(trainer: pl.Trainer) -> dict[str, Any] | None:
-    """The training step's host synchronisations as :class:`HostSyncReport` counted them."""
+def callback_summaries(trainer: pl.Trainer) -> dict[str, dict[str, Any]]:
+    """The run's speed (:class:`ThroughputMonitor`) and the training step's host
+    synchronisations (:class:`HostSyncReport`), for the callbacks present that measured any."""
+    blocks: dict[str, dict[str, Any]] = {}
     for callback in trainer.callbacks:  # type: ignore[attr-defined]
-        if isinstance(callback, HostSyncReport):
-            return callback.summary()
-    return None
+        for key, kind in SUMMARY_CALLBACKS.items():
+            block = callback.summary() if isinstance(callback, kind) else None
+            if block is not None:
+                blocks[key] = block
+    return blocks
 
 
 def _resume_wandb_run(cfg: DictConfig, checkpoint: dict[str, Any]) -> None:
